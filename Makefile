@@ -1,0 +1,64 @@
+# k2opt — top-level build. Every target installs the system packages it needs
+# (Debian: apt-get; as root directly, otherwise through sudo).
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN     := bin/k2opt
+DEMO    ?= corpus/build/v3/xdp_parse.o
+OUT     := out
+
+.PHONY: all deps build test test-short demo corpus soak fuzz bench vet clean
+
+all: build
+
+# deps installs what the build, tests and demo need when it is missing.
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/k2opt
+
+vet: deps
+	$(GO) vet ./...
+
+# test: vet plus every package's tests (kernel tests run for real as root).
+test: deps
+	@scripts/bpffs.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-short: deps
+	$(GO) test -short -count=1 ./...
+
+# demo shows what exists today: disassembly, kernel verdicts and a round trip.
+demo: build
+	@scripts/bpffs.sh
+	@mkdir -p $(OUT)
+	@echo "== k2opt dis $(DEMO) (first 40 lines)"
+	@$(BIN) dis $(DEMO) | head -40
+	@echo
+	@echo "== k2opt verify $(DEMO)"
+	@$(BIN) verify $(DEMO)
+	@echo
+	@echo "== k2opt -O0 $(DEMO) -o $(OUT)/demo.o   (round trip)"
+	@$(BIN) -O0 $(DEMO) -o $(OUT)/demo.o
+	@cmp $(DEMO) $(OUT)/demo.o && echo "round trip: byte-identical"
+	@$(BIN) verify $(OUT)/demo.o
+
+# corpus rebuilds the committed BPF objects from corpus/src.
+corpus: deps
+	$(MAKE) -C corpus
+
+# soak: long fuzz/differential runs, not part of make test.
+soak: deps
+	$(GO) test -count=1 -timeout 2h -run 'Soak' -tags soak ./...
+
+FUZZTIME ?= 3m
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./bpf
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./object
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin $(OUT)

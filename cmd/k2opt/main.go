@@ -1,0 +1,86 @@
+// Command k2opt is a stochastic superoptimizer for eBPF object files.
+//
+//	k2opt [flags] IN.o -o OUT.o   optimize (today: -O0 round trip only)
+//	k2opt dis IN.o [--prog NAME]  disassemble
+//	k2opt verify IN.o             load every program into the kernel verifier
+//
+// Exit codes: 0 success, 1 the job ran and found a problem, 2 bad usage or input.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes of the CLI contract.
+const (
+	exitOK      = 0
+	exitProblem = 1
+	exitUsage   = 2
+)
+
+// exitError carries an exit code and a one-line message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
+}
+
+func problem(format string, a ...any) error {
+	return &exitError{code: exitProblem, msg: fmt.Sprintf(format, a...)}
+}
+
+const usage = `usage:
+  k2opt [flags] IN.o -o OUT.o        optimize every program in IN.o (or --prog NAME)
+  k2opt dis IN.o [--prog NAME]       disassemble
+  k2opt verify IN.o [--prog NAME]    load every program into the kernel verifier, print verdicts
+run 'k2opt help' or 'k2opt COMMAND -h' for flags`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit code; it never panics on
+// bad input: every error becomes one line on stderr.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "k2opt: internal error: %v\n", r)
+			code = exitUsage
+		}
+	}()
+	var err error
+	switch {
+	case len(args) == 0:
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	case args[0] == "dis":
+		err = cmdDis(args[1:], stdout, stderr)
+	case args[0] == "verify":
+		err = cmdVerify(args[1:], stdout, stderr)
+	default:
+		err = cmdOptimize(args, stdout, stderr)
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "k2opt: "+ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "k2opt: "+err.Error())
+	return exitUsage
+}
