@@ -34,6 +34,10 @@
 #define ETH_P_8021AD 0x88A8
 #endif
 
+#ifndef offsetof
+#define offsetof(t, m) __builtin_offsetof(t, m)
+#endif
+
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1FFF
 
