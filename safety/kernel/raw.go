@@ -388,4 +388,3 @@ func cString(b []byte) string {
 	}
 	return string(b)
 }
-
