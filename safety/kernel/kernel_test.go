@@ -433,3 +433,35 @@ func TestCorpus(t *testing.T) {
 		})
 	}
 }
+
+// TestArenaNeedsRawLoader documents why raw.go exists: through cilium/ebpf's
+// own encoder the arena program is refused. If this starts passing, a newer
+// cilium/ebpf keeps ALU offsets and the raw loader can go.
+func TestArenaNeedsRawLoader(t *testing.T) {
+	o := loadFixture(t, "arena.o")
+	ps := o.Spec.Programs["arena_sum"].Copy()
+	for i := range ps.Instructions {
+		ins := &ps.Instructions[i]
+		if ins.IsLoadFromMap() && ins.Reference() != "" {
+			if err := ins.AssociateMap(o.Maps[ins.Reference()]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p, _, err := o.cilLoad(ps, ebpf.LogLevelBranch)
+	if err == nil {
+		p.Close()
+		t.Fatal("cilium/ebpf loaded the arena program itself; the raw loader may be obsolete")
+	}
+	if !strings.Contains(err.Error(), "reserved fields") && !strings.Contains(strings.Join(verifierLog(err), "\n"), "reserved fields") {
+		t.Errorf("unexpected failure: %v", err)
+	}
+}
+
+func verifierLog(err error) []string {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return ve.Log
+	}
+	return nil
+}

@@ -110,7 +110,7 @@ func (e *RejectError) Unwrap() error { return e.Cause }
 
 // Options tune loading. The zero value is what callers normally want.
 type Options struct {
-	// LogSize is the initial verifier log buffer in bytes (default 1 MiB). The
+	// LogSize is the initial verifier log buffer in bytes (default 64 KiB). The
 	// buffer grows to the kernel's reported size when it was too small.
 	LogSize uint32
 	// BriefRejectLog keeps the statistics-only log of a rejected program.
@@ -125,7 +125,10 @@ type Options struct {
 // MaxTraceProcessed bounds the retrace of rejected programs (see Options).
 const MaxTraceProcessed = 200_000
 
-const defaultLogSize = 1 << 20
+// defaultLogSize fits an accepted program's statistics and a short trace
+// with room to spare; bigger logs grow on ENOSPC. A 1 MiB buffer measurably
+// slowed every load (the kernel touches the whole user buffer).
+const defaultLogSize = 64 << 10
 
 func (o *Options) logSize() uint32 {
 	if o == nil || o.LogSize == 0 {

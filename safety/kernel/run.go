@@ -23,22 +23,22 @@ var ErrDataOutTooSmall = errors.New("data out buffer too small")
 // runnable lists the program types with a BPF_PROG_TEST_RUN implementation
 // (net/bpf/test_run.c and the syscall/struct_ops runners).
 var runnable = map[ebpf.ProgramType]bool{
-	ebpf.SocketFilter:   true,
-	ebpf.SchedCLS:       true,
-	ebpf.SchedACT:       true,
-	ebpf.XDP:            true,
-	ebpf.CGroupSKB:      true,
-	ebpf.LWTIn:          true,
-	ebpf.LWTOut:         true,
-	ebpf.LWTXmit:        true,
-	ebpf.LWTSeg6Local:   true,
-	ebpf.FlowDissector:  true,
-	ebpf.RawTracepoint:  true,
-	ebpf.Tracing:        true,
-	ebpf.SkLookup:       true,
-	ebpf.Syscall:        true,
-	ebpf.Netfilter:      true,
-	ebpf.StructOps:      true,
+	ebpf.SocketFilter:  true,
+	ebpf.SchedCLS:      true,
+	ebpf.SchedACT:      true,
+	ebpf.XDP:           true,
+	ebpf.CGroupSKB:     true,
+	ebpf.LWTIn:         true,
+	ebpf.LWTOut:        true,
+	ebpf.LWTXmit:       true,
+	ebpf.LWTSeg6Local:  true,
+	ebpf.FlowDissector: true,
+	ebpf.RawTracepoint: true,
+	ebpf.Tracing:       true,
+	ebpf.SkLookup:      true,
+	ebpf.Syscall:       true,
+	ebpf.Netfilter:     true,
+	ebpf.StructOps:     true,
 }
 
 // Runnable reports whether programs of type t can be test-run.
