@@ -14,6 +14,11 @@
 //   - TestRun: BPF_PROG_TEST_RUN with data/ctx in and out, repeat, flags.
 //   - Snapshot/Restore: dump and write back map contents around a run.
 //
+// Replaced instructions reach the kernel as object bytes: the object writer
+// produces a .o and Load verifies it, so map, kfunc, CO-RE and BTF
+// relocations are always the ELF's. (LoadSpec also takes a CollectionSpec
+// whose ProgramSpec.Instructions were edited at the cilium/ebpf level.)
+//
 // Invariants: every fd is owned by an Object and released by Object.Close;
 // programs are loaded with the kernel's native byte order only.
 //
