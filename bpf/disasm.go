@@ -93,7 +93,7 @@ func (i Insn) String() string {
 		if i.Src == PseudoNone {
 			return fmt.Sprintf("r%d = %d ll", i.Dst, int64(i.Imm64()))
 		}
-		return fmt.Sprintf("ld_pseudo r%d, %d, %d", i.Dst, i.Src, i.Imm)
+		return fmt.Sprintf("ld_pseudo r%d, %d, %d", i.Dst, i.Src, uint32(i.Imm))
 	case KindLdAbs:
 		return fmt.Sprintf("r0 = *(%s *)skb[%d]", sizeName[r.Size], i.Imm)
 	case KindLdInd:

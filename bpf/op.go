@@ -690,7 +690,8 @@ var opTable = [NumOps]OpInfo{
 		SrcF: FFixed, ImmF: FAny, Flags: FlagCall, ImplicitReads: callerSaved, ImplicitWrites: 1<<R0 | callerSaved, CPU: 1},
 	OpCallKfunc: {Name: "CallKfunc", Mnemonic: "call", Kind: KindCallKfunc, Code: 0x85, Class: j64, Disc: DiscSrc, Src: PseudoKfuncCall,
 		SrcF: FFixed, OffF: FAny, ImmF: FAny, Flags: FlagCall, ImplicitReads: callerSaved, ImplicitWrites: 1<<R0 | callerSaved, CPU: 1},
-	OpExit:    {Name: "Exit", Mnemonic: "exit", Kind: KindExit, Code: 0x95, Class: j64, Flags: FlagExit, ImplicitReads: 1 << R0, CPU: 1},
+	// The kernel ignores exit's off (it checks dst, src and imm only).
+	OpExit:    {Name: "Exit", Mnemonic: "exit", Kind: KindExit, Code: 0x95, Class: j64, OffF: FAny, Flags: FlagExit, ImplicitReads: 1 << R0, CPU: 1},
 	OpJltImm:  jmp("JltImm", "jlt", KindJlt, j64, 0xa0, srcK, 0, 2),
 	OpJltReg:  jmp("JltReg", "jlt", KindJlt, j64, 0xa0, srcX, 0, 2),
 	OpJleImm:  jmp("JleImm", "jle", KindJle, j64, 0xb0, srcK, 0, 2),
