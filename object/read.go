@@ -237,23 +237,33 @@ func (f *File) parse() error {
 	if elf.Class(data[elf.EI_CLASS]) != elf.ELFCLASS64 {
 		return f.errf("", "", -1, "ELF class %v, want ELFCLASS64", elf.Class(data[elf.EI_CLASS]))
 	}
-	ef, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return f.errf("", "", -1, "bad ELF: %v", err)
+	switch elf.Data(data[elf.EI_DATA]) {
+	case elf.ELFDATA2LSB:
+		f.Order = binary.LittleEndian
+	case elf.ELFDATA2MSB:
+		f.Order = binary.BigEndian
+	default:
+		return f.errf("", "", -1, "unknown ELF data encoding %d", data[elf.EI_DATA])
 	}
-	if ef.Machine != elf.EM_BPF {
-		return f.errf("", "", -1, "ELF machine is %v, want EM_BPF", ef.Machine)
-	}
-	if ef.Type != elf.ET_REL {
-		return f.errf("", "", -1, "ELF type is %v, want ET_REL (a relocatable object)", ef.Type)
-	}
-	f.Order = ef.ByteOrder
 	o := f.Order
+	if m := elf.Machine(o.Uint16(data[0x12:])); m != elf.EM_BPF {
+		return f.errf("", "", -1, "ELF machine is %v, want EM_BPF", m)
+	}
 	f.hdr = elfHeader{
 		shoff:     o.Uint64(data[0x28:]),
 		ehsize:    o.Uint16(data[0x34:]),
 		shentsize: o.Uint16(data[0x3a:]),
 		shnum:     o.Uint16(data[0x3c:]),
+	}
+	if end := f.hdr.shoff + uint64(f.hdr.shnum)*shdrSize; f.hdr.shoff < 64 || end < f.hdr.shoff || end > uint64(len(data)) {
+		return f.errf("", "", -1, "section header table (offset %d, %d entries) extends past end of file (%d bytes): truncated?", f.hdr.shoff, f.hdr.shnum, len(data))
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return f.errf("", "", -1, "bad ELF: %v", err)
+	}
+	if ef.Type != elf.ET_REL {
+		return f.errf("", "", -1, "ELF type is %v, want ET_REL (a relocatable object)", ef.Type)
 	}
 	if phnum := o.Uint16(data[0x38:]); phnum != 0 {
 		return f.errf("", "", -1, "has %d program headers; want a relocatable object", phnum)
@@ -263,9 +273,6 @@ func (f *File) parse() error {
 	}
 	if f.hdr.shentsize != shdrSize || int(f.hdr.shnum) != len(ef.Sections) || len(ef.Sections) == 0 {
 		return f.errf("", "", -1, "unsupported section header table (entry size %d, %d entries)", f.hdr.shentsize, f.hdr.shnum)
-	}
-	if end := f.hdr.shoff + uint64(f.hdr.shnum)*shdrSize; f.hdr.shoff < 64 || end < f.hdr.shoff || end > uint64(len(data)) {
-		return f.errf("", "", -1, "section header table at %d extends past end of file (%d bytes): truncated?", f.hdr.shoff, len(data))
 	}
 
 	for i, s := range ef.Sections {
@@ -419,9 +426,9 @@ func (f *File) parseFunctions() error {
 	return nil
 }
 
-// decode is the instruction decoder; it will become the validating
-// bpf.Decode once that exists.
-var decode = bpf.DecodeRaw
+// decode validates as it decodes: unknown opcodes, reserved fields and jumps
+// leaving the function are input errors.
+var decode = bpf.Decode
 
 // functionAt returns the function covering slot s of section sec, or nil.
 func (f *File) functionAt(sec, s int) *Function {

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/k2opt/k2opt/bpf"
 )
 
@@ -112,137 +111,139 @@ func refs(spec *ebpf.CollectionSpec) map[string][]string {
 	return out
 }
 
-func countInsns(p *ebpf.ProgramSpec) int {
-	n := 0
-	for _, ins := range p.Instructions {
-		if ins.OpCode != asm.InvalidOpCode {
-			n++
-		}
-	}
-	return n
-}
-
-// TestDeleteDead deletes real dead instructions and checks the output with
-// every reader we have: ourselves, cilium/ebpf, llvm-objdump, the kernel
-// (cilium/ebpf's loader and libbpf's via bpftool) and bpftool's line info.
+// TestDeleteDead deletes real dead instructions (one per function that has
+// one) and checks the output with every reader we have.
 func TestDeleteDead(t *testing.T) {
-	objs := append(fixtures(t), corpusObjects()...)
-	dir := t.TempDir()
-	for i, path := range objs {
+	for _, path := range append(fixtures(t), corpusObjects()...) {
 		t.Run(strings.TrimPrefix(path, "../corpus/build/"), func(t *testing.T) {
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rws, deleted := deleteDead(t, f)
+			rws, _ := deleteDead(t, f)
 			if len(rws) == 0 {
 				if strings.HasPrefix(path, "testdata/") {
 					t.Fatal("fixture has no dead instruction; it was built to have one")
 				}
 				t.Skip("no dead instruction found by the simple scan")
 			}
-			out, err := f.Encode(rws, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			outPath := filepath.Join(dir, fmt.Sprintf("%d-%s", i, filepath.Base(path)))
-			if err := f.WriteFile(outPath, rws); err != nil {
-				t.Fatal(err)
-			}
-			if disk, _ := os.ReadFile(outPath); !bytes.Equal(disk, out) {
-				t.Fatal("WriteFile and Encode disagree")
-			}
-			g, err := Parse(outPath, out)
-			if err != nil {
-				t.Fatalf("reading the output: %v", err)
-			}
-
-			// Sections really shrink, by 8 bytes per deleted instruction.
-			shrink := map[int]uint64{}
-			for name := range deleted {
-				fn := f.Function(name)
-				shrink[fn.SectionIndex] += 8 * uint64(fn.Insns[deleted[name]].Slots())
-			}
-			for idx, s := range shrink {
-				if got, want := g.Sections[idx].Size, f.Sections[idx].Size-s; got != want {
-					t.Errorf("section %s: size %d, want %d", f.Sections[idx].Name, got, want)
-				}
-			}
-			for name, k := range deleted {
-				a, b := f.Function(name), g.Function(name)
-				if len(b.Insns) != len(a.Insns)-1 || b.Slots() != a.Slots()-a.Insns[k].Slots() {
-					t.Errorf("%s: %d insns after deleting one of %d", name, len(b.Insns), len(a.Insns))
-				}
-				if len(b.Relocs) != len(a.Relocs) {
-					t.Errorf("%s: %d relocations, want %d", name, len(b.Relocs), len(a.Relocs))
-				}
-				for j := range min(len(a.Relocs), len(b.Relocs)) {
-					ra, rb := a.Relocs[j], b.Relocs[j]
-					if ra.Symbol != rb.Symbol || ra.Kind != rb.Kind || b.Insns[rb.Insn].Code != a.Insns[ra.Insn].Code {
-						t.Errorf("%s: relocation %d: %+v, want %+v", name, j, rb, ra)
-					}
-				}
-			}
-
-			// cilium/ebpf: same references per program, fewer instructions.
-			if f.Spec != nil {
-				if g.Spec == nil {
-					t.Fatalf("cilium/ebpf cannot read the output: %v", g.SpecErr)
-				}
-				ra, rb := refs(f.Spec), refs(g.Spec)
-				for name := range ra {
-					if strings.Join(ra[name], "\n") != strings.Join(rb[name], "\n") {
-						t.Errorf("program %s: references differ:\nbefore %q\nafter  %q", name, ra[name], rb[name])
-					}
-					if countInsns(g.Spec.Programs[name]) >= countInsns(f.Spec.Programs[name]) && containsAny(f, name, deleted) {
-						t.Errorf("program %s: %d instructions, not fewer than %d", name, countInsns(g.Spec.Programs[name]), countInsns(f.Spec.Programs[name]))
-					}
-				}
-			}
-
-			// llvm-objdump parses it.
-			for _, tool := range []string{"llvm-objdump", "llvm-objdump-19"} {
-				if _, err := exec.LookPath(tool); err != nil {
-					continue
-				}
-				cmd := exec.Command(tool, "-d", "-r", outPath)
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				dis, err := cmd.Output()
-				if err != nil || stderr.Len() > 0 {
-					t.Errorf("%s -d: %v: %s", tool, err, stderr.String())
-				}
-				for name := range deleted {
-					if !bytes.Contains(dis, []byte("<"+name+">:")) {
-						t.Errorf("%s -d: no label for %s", tool, name)
-					}
-				}
-			}
-
-			kernelLoad(t, path, f.Spec, outPath, g.Spec)
-			bpftoolLines(t, path, outPath, deleted)
+			checkRewrite(t, path, f, rws, len(rws))
 		})
 	}
 }
 
-func containsAny(f *File, prog string, deleted map[string]int) bool {
-	fn := f.Function(prog)
-	if fn == nil {
-		return false
+// TestInsertNop grows every function by a `goto +0` (at the start of
+// programs, in the middle of subprograms): every section moves, every
+// cross-function reference is re-encoded, and the kernel must still load the
+// result with the same source lines.
+func TestInsertNop(t *testing.T) {
+	for _, path := range append(fixtures(t), corpusObjects()...) {
+		t.Run(strings.TrimPrefix(path, "../corpus/build/"), func(t *testing.T) {
+			f, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rws := map[string]Rewrite{}
+			for _, fn := range f.Functions {
+				at := len(fn.Insns) / 2
+				if fn.Entry {
+					at = 0
+				}
+				rws[fn.Name] = edit(t, fn.Insns, nil, map[int][]bpf.Insn{at: {{Code: 0x05}}})
+			}
+			checkRewrite(t, path, f, rws, 0)
+		})
 	}
-	if _, ok := deleted[prog]; ok {
-		return true
+}
+
+// checkRewrite writes f with rws and checks the output: ourselves (sizes,
+// instructions, relocations), cilium/ebpf (same references per program),
+// llvm-objdump, the kernel through cilium/ebpf and through libbpf (bpftool
+// loadall), and bpftool's source lines (at most maxLost records lost).
+func checkRewrite(t *testing.T, path string, f *File, rws map[string]Rewrite, maxLost int) {
+	t.Helper()
+	out, err := f.Encode(rws, Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name := range deleted {
-		if !f.Function(name).Entry {
-			return true // a subprogram; it may be linked into prog
+	outPath := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := f.WriteFile(outPath, rws); err != nil {
+		t.Fatal(err)
+	}
+	if disk, _ := os.ReadFile(outPath); !bytes.Equal(disk, out) {
+		t.Fatal("WriteFile and Encode disagree")
+	}
+	g, err := Parse(outPath, out)
+	if err != nil {
+		t.Fatalf("reading the output: %v", err)
+	}
+
+	// Sections change by exactly the rewritten functions' size change.
+	delta := map[int]int{}
+	for name, rw := range rws {
+		fn := f.Function(name)
+		delta[fn.SectionIndex] += 8 * (bpf.SlotCount(rw.Insns) - fn.Slots())
+	}
+	for idx, d := range delta {
+		if got, want := int(g.Sections[idx].Size), int(f.Sections[idx].Size)+d; got != want {
+			t.Errorf("section %s: size %d, want %d", f.Sections[idx].Name, got, want)
 		}
 	}
-	return false
+	for name, rw := range rws {
+		a, b := f.Function(name), g.Function(name)
+		if len(b.Insns) != len(rw.Insns) {
+			t.Errorf("%s: %d insns, want %d", name, len(b.Insns), len(rw.Insns))
+			continue
+		}
+		if len(b.Relocs) != len(a.Relocs) {
+			t.Errorf("%s: %d relocations, want %d", name, len(b.Relocs), len(a.Relocs))
+		}
+		for j := range min(len(a.Relocs), len(b.Relocs)) {
+			ra, rb := a.Relocs[j], b.Relocs[j]
+			if ra.Symbol != rb.Symbol || ra.Kind != rb.Kind || rb.Insn != rw.OldToNew[ra.Insn] {
+				t.Errorf("%s: relocation %d: %+v, want %+v at insn %d", name, j, rb, ra, rw.OldToNew[ra.Insn])
+			}
+		}
+	}
+
+	// cilium/ebpf resolves the same references per program.
+	if f.Spec != nil {
+		if g.Spec == nil {
+			t.Fatalf("cilium/ebpf cannot read the output: %v", g.SpecErr)
+		}
+		ra, rb := refs(f.Spec), refs(g.Spec)
+		for name := range ra {
+			if strings.Join(ra[name], "\n") != strings.Join(rb[name], "\n") {
+				t.Errorf("program %s: references differ:\nbefore %q\nafter  %q", name, ra[name], rb[name])
+			}
+		}
+	}
+
+	// llvm-objdump parses it.
+	for _, tool := range []string{"llvm-objdump", "llvm-objdump-19"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			continue
+		}
+		cmd := exec.Command(tool, "-d", "-r", outPath)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		dis, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 {
+			t.Errorf("%s -d: %v: %s", tool, err, stderr.String())
+		}
+		for name := range rws {
+			if !bytes.Contains(dis, []byte("<"+name+">:")) {
+				t.Errorf("%s -d: no label for %s", tool, name)
+			}
+		}
+	}
+
+	kernelLoad(t, f.Spec, g.Spec)
+	bpftoolLines(t, path, outPath, maxLost)
 }
 
 // kernelLoad loads the output with cilium/ebpf when the input loads.
-func kernelLoad(t *testing.T, inPath string, in *ebpf.CollectionSpec, outPath string, out *ebpf.CollectionSpec) {
+func kernelLoad(t *testing.T, in, out *ebpf.CollectionSpec) {
 	t.Helper()
 	if in == nil || out == nil {
 		return
@@ -309,8 +310,8 @@ func lastLine(b []byte) string {
 
 // bpftoolLines checks that libbpf (through bpftool) loads the output and
 // that the kernel reports the same source lines: the output's line records
-// are the input's, minus at most one per deleted instruction.
-func bpftoolLines(t *testing.T, inPath, outPath string, deleted map[string]int) {
+// are the input's, minus at most maxLost.
+func bpftoolLines(t *testing.T, inPath, outPath string, maxLost int) {
 	t.Helper()
 	if _, err := exec.LookPath("bpftool"); err != nil {
 		t.Log("bpftool not installed; skipping its checks")
@@ -330,7 +331,7 @@ func bpftoolLines(t *testing.T, inPath, outPath string, deleted map[string]int) 
 		if len(want) == 0 {
 			continue
 		}
-		if !isSubsequence(got, want) || len(want)-len(got) > len(deleted) {
+		if !isSubsequence(got, want) || len(want)-len(got) > maxLost {
 			t.Errorf("program %s: source lines differ:\nbefore %v\nafter  %v", prog, want, got)
 		}
 	}
