@@ -37,20 +37,29 @@ type progLoadAttr struct {
 	progFlags   uint32
 }
 
-var kernelLog = make([]byte, 1<<16)
+// Buffers the kernel reads and writes live in globals: the attr struct
+// passes them as integers, which neither keep them alive nor follow a
+// stack copy.
+var (
+	kernelLog     = make([]byte, 1<<16)
+	kernelCode    = make([]byte, 1<<12)
+	kernelLicense = []byte("GPL\x00")
+)
 
 // kernelLoad loads insns as a socket filter and returns the verifier log;
 // accepted reports success.
 func kernelLoad(t *testing.T, insns []Insn) (log string, accepted bool) {
 	t.Helper()
-	code := Encode(insns, binary.LittleEndian)
-	license := []byte("GPL\x00")
+	code := AppendEncode(kernelCode[:0], insns, binary.LittleEndian)
+	if &code[0] != &kernelCode[0] {
+		t.Fatal("program too long for the kernel test buffer")
+	}
 	clear(kernelLog[:256])
 	attr := progLoadAttr{
 		progType: unix.BPF_PROG_TYPE_SOCKET_FILTER,
 		insnCnt:  uint32(len(code) / InsnSize),
 		insns:    uint64(uintptr(unsafe.Pointer(&code[0]))),
-		license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
+		license:  uint64(uintptr(unsafe.Pointer(&kernelLicense[0]))),
 		logLevel: 1,
 		logSize:  uint32(len(kernelLog)),
 		logBuf:   uint64(uintptr(unsafe.Pointer(&kernelLog[0]))),

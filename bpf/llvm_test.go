@@ -267,6 +267,7 @@ type progSection struct {
 	name  string
 	code  []byte
 	order binary.ByteOrder
+	ext   External // slots with a relocation
 }
 
 // progSections returns the executable sections of a BPF ELF file.
@@ -281,7 +282,7 @@ func progSections(t *testing.T, path string) []progSection {
 		return nil
 	}
 	var out []progSection
-	for _, s := range f.Sections {
+	for idx, s := range f.Sections {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_EXECINSTR == 0 || s.Size == 0 {
 			continue
 		}
@@ -289,7 +290,20 @@ func progSections(t *testing.T, path string) []progSection {
 		if err != nil {
 			t.Fatalf("%s: section %s: %v", path, s.Name, err)
 		}
-		out = append(out, progSection{s.Name, b, f.ByteOrder})
+		ext := External{}
+		for _, r := range f.Sections {
+			if r.Type != elf.SHT_REL || int(r.Info) != idx {
+				continue
+			}
+			rb, err := r.Data()
+			if err != nil {
+				t.Fatalf("%s: section %s: %v", path, r.Name, err)
+			}
+			for k := 0; k+16 <= len(rb); k += 16 { // Elf64_Rel: r_offset, r_info
+				ext[int(f.ByteOrder.Uint64(rb[k:])/InsnSize)] = true
+			}
+		}
+		out = append(out, progSection{s.Name, b, f.ByteOrder, ext})
 	}
 	return out
 }

@@ -800,6 +800,9 @@ type codeEntry struct {
 var (
 	codeIndex [256]codeEntry
 	discRows  []Op
+	// opByCode is the fast path: the op of every code byte that needs no
+	// discriminator, or the op selected by a zero discriminator field.
+	opByCode [256]Op
 )
 
 func init() {
@@ -817,6 +820,7 @@ func init() {
 		case len(ops) == 0:
 		case len(ops) == 1 && opTable[ops[0]].Disc == DiscNone:
 			codeIndex[code] = codeEntry{op: ops[0]}
+			opByCode[code] = ops[0]
 		default:
 			d := opTable[ops[0]].Disc
 			for _, op := range ops {
@@ -848,6 +852,14 @@ func itoa(n int) string {
 // byte and its discriminating field select no row. Op does not check the
 // other fields; Validate does.
 func (i Insn) Op() Op {
+	if op := opByCode[i.Code]; op != OpInvalid {
+		return op
+	}
+	return i.opDisc()
+}
+
+// opDisc is Op for code bytes whose rows are told apart by a field.
+func (i Insn) opDisc() Op {
 	e := &codeIndex[i.Code]
 	if e.disc == DiscNone {
 		return e.op
