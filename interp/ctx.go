@@ -75,11 +75,11 @@ var (
 	sockAddrLayout = &ctxLayout{name: "bpf_sock_addr", size: sockAddrSize, auxSize: 80,
 		ptrs:     []ctxPtr{{64, cpAux}},
 		writable: []span{{4, 28}, {40, 60}}}
-	ptRegsLayout   = &ctxLayout{name: "pt_regs", size: 168, readOnly: true}
-	tpLayout       = &ctxLayout{name: "tracepoint", size: 256, readOnly: true}
-	rawTpLayout    = &ctxLayout{name: "raw_tracepoint args", size: 12 * 8, readOnly: true}
-	syscallLayout  = &ctxLayout{name: "syscall ctx", size: 256}
-	genericLayout  = &ctxLayout{name: "ctx", size: 256}
+	ptRegsLayout  = &ctxLayout{name: "pt_regs", size: 168, readOnly: true}
+	tpLayout      = &ctxLayout{name: "tracepoint", size: 256, readOnly: true}
+	rawTpLayout   = &ctxLayout{name: "raw_tracepoint args", size: 12 * 8, readOnly: true}
+	syscallLayout = &ctxLayout{name: "syscall ctx", size: 256}
+	genericLayout = &ctxLayout{name: "ctx", size: 256}
 )
 
 func layoutFor(t ebpf.ProgramType) *ctxLayout {

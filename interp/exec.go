@@ -43,11 +43,15 @@ func (m *Machine) resolve(a uint64, size uint8) (*region, uint32, FaultKind) {
 		return nil, 0, FaultBadAddress
 	}
 	r := &m.regions[id]
-	off := uint32(a)
+	o := ptrOff(a)
+	off := uint32(o)
 	if r.kind == rCtx {
+		if o < 0 {
+			return nil, 0, FaultCtxAccess
+		}
 		return r, off, FaultNone
 	}
-	if off < r.lo || uint64(off)+uint64(size) > uint64(r.hi) {
+	if o < int64(r.lo) || o+int64(size) > int64(r.hi) {
 		if r.kind == rHandle || r.kind == rCode || r.kind == rDead {
 			return nil, 0, FaultBadAddress
 		}
@@ -112,16 +116,17 @@ func (m *Machine) bytesAt(a uint64, n uint64, read, write bool) ([]byte, FaultKi
 		return nil, FaultBadAddress
 	}
 	r := &m.regions[id]
-	off := uint64(uint32(a))
+	o := ptrOff(a)
 	if r.kind == rHandle || r.kind == rCode || r.kind == rDead {
 		return nil, FaultBadAddress
 	}
 	if r.kind == rCtx {
 		return nil, FaultHelperArg
 	}
-	if off < uint64(r.lo) || off+n > uint64(r.hi) {
+	if o < int64(r.lo) || o+int64(n) > int64(r.hi) {
 		return nil, FaultOutOfBounds
 	}
+	off := uint64(o)
 	if write && r.ro {
 		return nil, FaultReadOnly
 	}
@@ -555,8 +560,12 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 			// 64-bit immediates
 			case bpf.OpLddw:
 				r[d] = uint64(in.imm)
+				pc += 2
+				continue
 			case bpf.OpLddwMapFD, bpf.OpLddwMapIdx:
 				r[d] = mkptr(regHandle0+int(uint32(in.imm)), 0)
+				pc += 2
+				continue
 			case bpf.OpLddwMapValue, bpf.OpLddwMapIdxValue:
 				mi := int(uint32(in.imm))
 				if m.maps[mi].kind != mkArray {
@@ -569,8 +578,12 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 					goto fault
 				}
 				r[d] = p + uint64(in.imm)>>32
+				pc += 2
+				continue
 			case bpf.OpLddwFunc:
 				r[d] = mkptr(regCode, int(in.tgt))
+				pc += 2
+				continue
 
 			case bpf.OpLdAbsW, bpf.OpLdAbsH, bpf.OpLdAbsB, bpf.OpLdIndW, bpf.OpLdIndH, bpf.OpLdIndB:
 				off := int64(int32(in.imm))

@@ -78,7 +78,7 @@ func (m *Machine) mapArg(v uint64) (int, *mapState, FaultKind) {
 		return 0, nil, FaultHelperArg
 	}
 	id := int(v>>32) & idMask
-	if id >= len(m.regions) || m.regions[id].kind != rHandle || uint32(v) != 0 {
+	if id >= len(m.regions) || m.regions[id].kind != rHandle || ptrOff(v) != 0 {
 		return 0, nil, FaultHelperArg
 	}
 	i := int(m.regions[id].owner)
@@ -330,7 +330,7 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		}
 	case hRingbufSubmit, hRingbufDiscard:
 		rg, _, f := m.resolve(a1, 1)
-		if f != FaultNone || rg.kind != rMem || rg.owner >= 0 || rg.lo != 0 || uint32(a1) != 0 {
+		if f != FaultNone || rg.kind != rMem || rg.owner >= 0 || ptrOff(a1) != 0 {
 			return 0, FaultHelperArg
 		}
 		var data []byte
@@ -475,10 +475,9 @@ func (m *Machine) probeRead(dst []byte, src uint64, str bool) uint64 {
 	var mem []byte
 	if p := m.env.ProbeMem; src >= m.env.ProbeAddr && src-m.env.ProbeAddr < uint64(len(p)) {
 		mem = p[src-m.env.ProbeAddr:]
-	} else if b, f := m.bytesAt(src, 1, false, false); f == FaultNone {
+	} else if _, f := m.bytesAt(src, 1, false, false); f == FaultNone {
 		rg := &m.regions[int(src>>32)&idMask]
-		mem = rg.buf[uint32(src):rg.hi]
-		_ = b
+		mem = rg.buf[ptrOff(src):rg.hi]
 	}
 	if !str {
 		if uint64(len(mem)) < uint64(len(dst)) {
@@ -697,7 +696,7 @@ func (m *Machine) loopStart(pc int, nr, cb, ctx, flags uint64) (int, FaultKind) 
 		return pc + 1, FaultNone
 	}
 	ls := &m.loops[m.depth]
-	*ls = loopState{pc: int32(pc), callback: int32(uint32(cb)), n: nr, ctx: ctx}
+	*ls = loopState{pc: int32(pc), callback: int32(ptrOff(cb)), n: nr, ctx: ctx}
 	return m.loopCall(ls)
 }
 

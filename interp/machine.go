@@ -32,7 +32,16 @@ const (
 	idMask   = 1<<20 - 1
 )
 
-func mkptr(id int, off int) uint64 { return ptrTag<<ptrShift | uint64(id)<<32 | uint64(uint32(off)) }
+// Offsets are stored biased by ptrBias so that a pointer moved below its
+// region's start stays in the region (and faults as out of bounds).
+const ptrBias = 1 << 31
+
+func mkptr(id int, off int) uint64 {
+	return ptrTag<<ptrShift | uint64(id)<<32 | uint64(uint32(off+ptrBias))
+}
+
+// ptrOff is the (signed) offset of a tagged pointer within its region.
+func ptrOff(a uint64) int64 { return int64(uint32(a)) - ptrBias }
 
 // region kinds.
 const (
