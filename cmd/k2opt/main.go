@@ -41,6 +41,7 @@ const usage = `usage:
   k2opt [flags] IN.o -o OUT.o        optimize every program in IN.o (or --prog NAME)
   k2opt dis IN.o [--prog NAME]       disassemble
   k2opt verify IN.o [--prog NAME]    load every program into the kernel verifier, print verdicts
+  k2opt check A.o B.o                prove the programs of two objects equivalent
 run 'k2opt help' or 'k2opt COMMAND -h' for flags`
 
 func main() {
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdDis(args[1:], stdout, stderr)
 	case args[0] == "verify":
 		err = cmdVerify(args[1:], stdout, stderr)
+	case args[0] == "check":
+		err = cmdCheck(args[1:], stdout, stderr)
 	default:
 		err = cmdOptimize(args, stdout, stderr)
 	}
