@@ -64,7 +64,16 @@ func kernelLoad(t *testing.T, insns []Insn) (log string, accepted bool) {
 		logSize:  uint32(len(kernelLog)),
 		logBuf:   uint64(uintptr(unsafe.Pointer(&kernelLog[0]))),
 	}
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	var fd uintptr
+	var errno unix.Errno
+	for {
+		fd, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		// The verifier gives up with EAGAIN when a signal is pending (Go's
+		// preemption signal, for one): try again.
+		if errno != unix.EAGAIN && errno != unix.EINTR {
+			break
+		}
+	}
 	if errno == 0 {
 		unix.Close(int(fd))
 		return "", true

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -310,30 +311,33 @@ func progSections(t *testing.T, path string) []progSection {
 
 func TestDisasmMatchesLLVMObjects(t *testing.T) {
 	needTool(t, objdump14, objdump19)
-	total := 0
+	var total atomic.Int64
+	t.Cleanup(func() { t.Logf("compared %d instructions with llvm-objdump", total.Load()) })
 	for _, path := range testObjects(t) {
-		secs := progSections(t, path)
-		if len(secs) == 0 {
-			continue
-		}
-		var dumps [numRefs]map[string][]objLine
-		for ref := llvmRef(0); ref < numRefs; ref++ {
-			dumps[ref] = runObjdump(t, ref, path)
-		}
-		for _, s := range secs {
-			insns, err := Decode(s.code, s.order)
-			if err != nil {
-				t.Errorf("%s: section %s: %v", path, s.name, err)
-				continue
+		t.Run(filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			secs := progSections(t, path)
+			if len(secs) == 0 {
+				return
 			}
-			var refs [numRefs][]objLine
+			var dumps [numRefs]map[string][]objLine
 			for ref := llvmRef(0); ref < numRefs; ref++ {
-				refs[ref] = dumps[ref][s.name]
+				dumps[ref] = runObjdump(t, ref, path)
 			}
-			total += compareLines(t, path+":"+s.name, insns, refs)
-		}
+			for _, s := range secs {
+				insns, err := Decode(s.code, s.order)
+				if err != nil {
+					t.Errorf("%s: section %s: %v", path, s.name, err)
+					continue
+				}
+				var refs [numRefs][]objLine
+				for ref := llvmRef(0); ref < numRefs; ref++ {
+					refs[ref] = dumps[ref][s.name]
+				}
+				total.Add(int64(compareLines(t, path+":"+s.name, insns, refs)))
+			}
+		})
 	}
-	t.Logf("compared %d instructions with llvm-objdump", total)
 }
 
 func TestRoundTripObjects(t *testing.T) {

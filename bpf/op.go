@@ -63,8 +63,10 @@ const (
 	KindMov
 	KindMovSX // sign-extending move from the low SrcBits of src
 	KindXor
-	KindLe    // to little endian: truncate to Width bits (no-op swap on LE hosts' semantics)
-	KindBe    // to big endian: byte swap of the low Width bits
+	// le/be convert the low Width bits to the named byte order and zero the
+	// rest: on a little-endian target le is a truncation and be a byte swap.
+	KindLe
+	KindBe
 	KindBswap // unconditional byte swap of the low Width bits
 	KindAddrSpaceCast
 	// JMP
@@ -203,7 +205,11 @@ type OpInfo struct {
 	// Field roles, checked by Decode.
 	DstF, SrcF, OffF, ImmF, Imm2F Field
 
-	Width   uint8 // operation width in bits: 32/64 for ALU and jumps, 16/32/64 for le/be/bswap
+	// Width is the operation width in bits: 32/64 for ALU ops and jumps (a
+	// 32-bit ALU op writes the low half and zeroes the upper half of dst;
+	// a 32-bit jump compares the low halves), 16/32/64 for le/be/bswap, the
+	// access width for atomics.
+	Width   uint8
 	SrcBits uint8 // movsx: the sign-extended source width (8, 16, 32)
 	Size    uint8 // memory access size in bytes (1, 2, 4, 8), 0 when no memory access
 	ImmSrc  bool  // the second operand is imm (BPF_K) rather than src (BPF_X)
@@ -552,7 +558,7 @@ func mem(name, mn string, k Kind, cls Class, mode, size uint8, bytes uint8, cpu 
 	return o
 }
 
-func atomic(name, mn string, size uint8, bytes uint8, aop int32) OpInfo {
+func atomicRow(name, mn string, size uint8, bytes uint8, aop int32) OpInfo {
 	o := OpInfo{Name: name, Mnemonic: mn, Kind: KindAtomic, Code: modeATOMIC | size | uint8(ClassSTX), Class: ClassSTX,
 		Disc: DiscImm, Imm: aop, DstF: FRegR, SrcF: FRegR, OffF: FAny, ImmF: FFixed, Size: bytes, Width: bytes * 8,
 		Atomic: aop, Flags: FlagLoad | FlagStore | FlagAtomic, CPU: 3}
@@ -758,26 +764,26 @@ var opTable = [NumOps]OpInfo{
 	OpStxB:  mem("StxB", "stxb", KindStore, ClassSTX, modeMEM, sizeB, 1, 1),
 	OpStxDW: mem("StxDW", "stxdw", KindStore, ClassSTX, modeMEM, sizeDW, 8, 1),
 
-	OpAtomicAddW:       atomic("AtomicAddW", "xaddw", sizeW, 4, AtomicAdd),
-	OpAtomicOrW:        atomic("AtomicOrW", "xorw", sizeW, 4, AtomicOr),
-	OpAtomicAndW:       atomic("AtomicAndW", "xandw", sizeW, 4, AtomicAnd),
-	OpAtomicXorW:       atomic("AtomicXorW", "xxorw", sizeW, 4, AtomicXor),
-	OpAtomicFetchAddW:  atomic("AtomicFetchAddW", "xfaddw", sizeW, 4, AtomicAdd|AtomicFetch),
-	OpAtomicFetchOrW:   atomic("AtomicFetchOrW", "xforw", sizeW, 4, AtomicOr|AtomicFetch),
-	OpAtomicFetchAndW:  atomic("AtomicFetchAndW", "xfandw", sizeW, 4, AtomicAnd|AtomicFetch),
-	OpAtomicFetchXorW:  atomic("AtomicFetchXorW", "xfxorw", sizeW, 4, AtomicXor|AtomicFetch),
-	OpAtomicXchgW:      atomic("AtomicXchgW", "xchgw", sizeW, 4, AtomicXchg),
-	OpAtomicCmpxchgW:   atomic("AtomicCmpxchgW", "xcmpw", sizeW, 4, AtomicCmpxchg),
-	OpAtomicAddDW:      atomic("AtomicAddDW", "xadddw", sizeDW, 8, AtomicAdd),
-	OpAtomicOrDW:       atomic("AtomicOrDW", "xordw", sizeDW, 8, AtomicOr),
-	OpAtomicAndDW:      atomic("AtomicAndDW", "xanddw", sizeDW, 8, AtomicAnd),
-	OpAtomicXorDW:      atomic("AtomicXorDW", "xxordw", sizeDW, 8, AtomicXor),
-	OpAtomicFetchAddDW: atomic("AtomicFetchAddDW", "xfadddw", sizeDW, 8, AtomicAdd|AtomicFetch),
-	OpAtomicFetchOrDW:  atomic("AtomicFetchOrDW", "xfordw", sizeDW, 8, AtomicOr|AtomicFetch),
-	OpAtomicFetchAndDW: atomic("AtomicFetchAndDW", "xfanddw", sizeDW, 8, AtomicAnd|AtomicFetch),
-	OpAtomicFetchXorDW: atomic("AtomicFetchXorDW", "xfxordw", sizeDW, 8, AtomicXor|AtomicFetch),
-	OpAtomicXchgDW:     atomic("AtomicXchgDW", "xchgdw", sizeDW, 8, AtomicXchg),
-	OpAtomicCmpxchgDW:  atomic("AtomicCmpxchgDW", "xcmpdw", sizeDW, 8, AtomicCmpxchg),
+	OpAtomicAddW:       atomicRow("AtomicAddW", "xaddw", sizeW, 4, AtomicAdd),
+	OpAtomicOrW:        atomicRow("AtomicOrW", "xorw", sizeW, 4, AtomicOr),
+	OpAtomicAndW:       atomicRow("AtomicAndW", "xandw", sizeW, 4, AtomicAnd),
+	OpAtomicXorW:       atomicRow("AtomicXorW", "xxorw", sizeW, 4, AtomicXor),
+	OpAtomicFetchAddW:  atomicRow("AtomicFetchAddW", "xfaddw", sizeW, 4, AtomicAdd|AtomicFetch),
+	OpAtomicFetchOrW:   atomicRow("AtomicFetchOrW", "xforw", sizeW, 4, AtomicOr|AtomicFetch),
+	OpAtomicFetchAndW:  atomicRow("AtomicFetchAndW", "xfandw", sizeW, 4, AtomicAnd|AtomicFetch),
+	OpAtomicFetchXorW:  atomicRow("AtomicFetchXorW", "xfxorw", sizeW, 4, AtomicXor|AtomicFetch),
+	OpAtomicXchgW:      atomicRow("AtomicXchgW", "xchgw", sizeW, 4, AtomicXchg),
+	OpAtomicCmpxchgW:   atomicRow("AtomicCmpxchgW", "xcmpw", sizeW, 4, AtomicCmpxchg),
+	OpAtomicAddDW:      atomicRow("AtomicAddDW", "xadddw", sizeDW, 8, AtomicAdd),
+	OpAtomicOrDW:       atomicRow("AtomicOrDW", "xordw", sizeDW, 8, AtomicOr),
+	OpAtomicAndDW:      atomicRow("AtomicAndDW", "xanddw", sizeDW, 8, AtomicAnd),
+	OpAtomicXorDW:      atomicRow("AtomicXorDW", "xxordw", sizeDW, 8, AtomicXor),
+	OpAtomicFetchAddDW: atomicRow("AtomicFetchAddDW", "xfadddw", sizeDW, 8, AtomicAdd|AtomicFetch),
+	OpAtomicFetchOrDW:  atomicRow("AtomicFetchOrDW", "xfordw", sizeDW, 8, AtomicOr|AtomicFetch),
+	OpAtomicFetchAndDW: atomicRow("AtomicFetchAndDW", "xfanddw", sizeDW, 8, AtomicAnd|AtomicFetch),
+	OpAtomicFetchXorDW: atomicRow("AtomicFetchXorDW", "xfxordw", sizeDW, 8, AtomicXor|AtomicFetch),
+	OpAtomicXchgDW:     atomicRow("AtomicXchgDW", "xchgdw", sizeDW, 8, AtomicXchg),
+	OpAtomicCmpxchgDW:  atomicRow("AtomicCmpxchgDW", "xcmpdw", sizeDW, 8, AtomicCmpxchg),
 	OpLoadAcqB:         acqrel("LoadAcqB", "ldacqb", KindLoadAcquire, sizeB, 1),
 	OpLoadAcqH:         acqrel("LoadAcqH", "ldacqh", KindLoadAcquire, sizeH, 2),
 	OpLoadAcqW:         acqrel("LoadAcqW", "ldacqw", KindLoadAcquire, sizeW, 4),
