@@ -1,0 +1,625 @@
+package safety
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cilium/ebpf"
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// Options tune Verify. The zero value behaves like the kernel.
+type Options struct {
+	// MaxProcessed bounds the instructions processed over all paths, like
+	// the kernel's 1M limit (BPF_COMPLEXITY_LIMIT_INSNS). 0 means 1,000,000.
+	// The search can set it lower to give up early on costly candidates.
+	MaxProcessed int
+	// Summaries records, per instruction, the join of every state that
+	// reached it (Result.Before) and left it (Result.After).
+	Summaries bool
+	// Trace, when set, is called before each processed instruction (a
+	// debugging aid, like the kernel's log level 2).
+	Trace func(pc int, st *State)
+}
+
+// Result is the verdict for one program.
+type Result struct {
+	Accepted bool
+	// Diag is the first violation found (the kernel also stops at the first).
+	Diag *Diagnostic
+	// Processed estimates the kernel's "processed N insns": instructions
+	// executed over all explored paths after state pruning.
+	Processed int
+	// States is the number of checkpoints kept for pruning (kernel:
+	// total_states); Pruned counts paths cut by them.
+	States, Pruned int
+	// Before/After: per-instruction summaries when Options.Summaries is set;
+	// nil entries were never reached.
+	Before, After []*Summary
+}
+
+// Err returns the diagnostic as an error, or nil when accepted.
+func (r *Result) Err() error {
+	if r.Diag == nil {
+		return nil
+	}
+	return r.Diag
+}
+
+// maxCallDepth is MAX_CALL_FRAMES.
+const maxCallDepth = 8
+
+type checkpoint struct {
+	st       *State
+	parent   *checkpoint
+	branches int
+}
+
+type pending struct {
+	pc int
+	st *State
+	cp *checkpoint
+}
+
+type checker struct {
+	p       *Program
+	pi      *progInfo
+	opts    Options
+	max     int
+	succ    [][]int
+	live    []bpf.RegSet
+	prune   []bool
+	slot    []int // instruction index -> slot
+	visited [][]*checkpoint
+	work    []pending
+	idGen   uint32
+	res     *Result
+	// kernel heuristic for adding checkpoints
+	jmps, prevJmps, prevInsns int
+	// current path
+	cp   *checkpoint
+	diag *Diagnostic
+}
+
+// errStop ends verification after a diagnostic was recorded.
+var errStop = errors.New("stop")
+
+// Verify runs the abstract interpreter over every path of p.
+func Verify(p *Program, opts *Options) *Result {
+	c := &checker{p: p, res: &Result{}}
+	if opts != nil {
+		c.opts = *opts
+	}
+	c.max = c.opts.MaxProcessed
+	if c.max <= 0 {
+		c.max = 1_000_000
+	}
+	if err := c.setup(); err == nil {
+		c.run()
+	}
+	c.res.Diag = c.diag
+	c.res.Accepted = c.diag == nil
+	c.res.Processed = max(c.res.Processed, 1)
+	return c.res
+}
+
+func (c *checker) fail(pc int, prop Property, format string, args ...any) error {
+	d := &Diagnostic{Insn: pc, Slot: -1, Property: prop, Reason: fmt.Sprintf(format, args...)}
+	if pc >= 0 && pc < len(c.p.Insns) {
+		d.Slot = c.slot[pc]
+		d.Text = insnText(c.p.Insns[pc])
+		d.Func = c.p.Funcs[c.p.funcAt(pc)].Name
+	}
+	c.diag = d
+	return errStop
+}
+
+// setup validates encodings and control flow and computes the static facts.
+func (c *checker) setup() error {
+	p := c.p
+	n := len(p.Insns)
+	if n == 0 {
+		return c.fail(-1, Malformed, "empty program")
+	}
+	var err error
+	if c.pi, err = p.info(); err != nil {
+		return c.fail(-1, CtxAccess, "%v", err)
+	}
+	if len(p.Funcs) == 0 {
+		p.Funcs = []Func{{Name: p.Name, Start: 0, End: n}}
+	}
+	offs := bpf.SlotOffsets(p.Insns)
+	c.slot = offs[:n]
+	if err := bpf.Check(p.Insns); err != nil {
+		var de *bpf.DecodeError
+		if errors.As(err, &de) {
+			idx := 0
+			for idx+1 < n && offs[idx+1] <= de.Slot {
+				idx++
+			}
+			prop := Malformed
+			if de.Reason != "" && containsStr(de.Reason, "division by zero") {
+				prop = Division
+			}
+			return c.fail(idx, prop, "%s", de.Reason)
+		}
+		return c.fail(-1, Malformed, "%v", err)
+	}
+	atSlot := make(map[int]int, n)
+	for i, s := range c.slot {
+		atSlot[s] = i
+	}
+	c.succ = make([][]int, n)
+	c.prune = make([]bool, n)
+	for i, in := range p.Insns {
+		f := p.Funcs[p.funcAt(i)]
+		inFunc := func(t int) bool { return t >= f.Start && t < f.End }
+		if t, ok := in.JumpTarget(c.slot[i]); ok {
+			ti, ok := atSlot[t]
+			if !ok || !inFunc(ti) {
+				return c.fail(i, Malformed, "jump out of range to slot %d", t)
+			}
+			c.succ[i] = append(c.succ[i], ti)
+			if in.IsCondJump() {
+				c.prune[i] = true
+			} else {
+				c.prune[ti] = true
+			}
+			if !in.IsCondJump() {
+				continue
+			}
+		}
+		if in.IsExit() {
+			continue
+		}
+		if i+1 >= f.End {
+			return c.fail(i, Malformed, "last instruction of %s falls through", f.Name)
+		}
+		c.succ[i] = append(c.succ[i], i+1)
+		if in.Op() == bpf.OpCallLocal || (in.Op() == bpf.OpCall && in.Imm == 181) {
+			c.prune[i+1] = true
+			c.prune[i] = true
+		}
+	}
+	c.live = liveIn(p, c.succ)
+	c.visited = make([][]*checkpoint, n)
+	if c.opts.Summaries {
+		c.res.Before = make([]*Summary, n)
+		c.res.After = make([]*Summary, n)
+	}
+	return nil
+}
+
+func containsStr(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) newID() uint32 { c.idGen++; return c.idGen }
+
+// initial returns the entry state of function f.
+func (c *checker) initial(f int) (*State, error) {
+	fr := &Frame{CallSite: -1, Func: f}
+	fr.Regs[bpf.R10] = Reg{Type: PtrStack}
+	fn := c.p.Funcs[f]
+	if f == 0 {
+		fr.Regs[bpf.R1] = Reg{Type: PtrCtx, V: Const(0)}
+	} else {
+		for k, prm := range fn.Params {
+			if k >= 5 {
+				break
+			}
+			r := &fr.Regs[bpf.R1+bpf.Reg(k)]
+			switch prm.Kind {
+			case ParamCtx:
+				*r = Reg{Type: PtrCtx, V: Const(0)}
+			case ParamMem:
+				*r = Reg{Type: PtrMem, Size: prm.Size, Null: prm.Nullable, V: Const(0)}
+				if prm.Nullable {
+					r.ID = c.newID()
+				}
+			default:
+				*r = unknownReg()
+			}
+		}
+	}
+	return &State{Frames: []*Frame{fr}}, nil
+}
+
+func (c *checker) run() {
+	// The entry first, then each global function on its own, as the kernel does.
+	for f := range c.p.Funcs {
+		if f != 0 && !c.p.Funcs[f].Global {
+			continue
+		}
+		st, _ := c.initial(f)
+		c.work = append(c.work[:0], pending{pc: c.p.Funcs[f].Start, st: st})
+		for len(c.work) > 0 {
+			w := c.work[len(c.work)-1]
+			c.work = c.work[:len(c.work)-1]
+			c.cp = w.cp
+			if err := c.path(w.pc, w.st); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// endPath is update_branch_counts: a path finished (exit or pruned).
+func (c *checker) endPath() {
+	for cp := c.cp; cp != nil; cp = cp.parent {
+		cp.branches--
+		if cp.branches > 0 {
+			break
+		}
+	}
+}
+
+// fork queues another path from pc with state st.
+func (c *checker) fork(pc int, st *State) {
+	if debugFork {
+		fmt.Printf("FORK -> %d: %s\n", pc, st)
+	}
+	if c.cp != nil {
+		c.cp.branches++
+	}
+	c.work = append(c.work, pending{pc: pc, st: st, cp: c.cp})
+}
+
+// path explores one path until it ends.
+func (c *checker) path(pc int, st *State) error {
+	for {
+		if c.res.Processed >= c.max {
+			return c.fail(pc, Termination, "too complex: more than %d instructions processed (the kernel's limit is 1,000,000)", c.max)
+		}
+		if c.prune[pc] {
+			hit, err := c.visit(pc, st)
+			if err != nil {
+				return err
+			}
+			if hit {
+				c.res.Pruned++
+				c.endPath()
+				return nil
+			}
+		}
+		c.res.Processed++
+		if c.opts.Trace != nil {
+			c.opts.Trace(pc, st)
+		}
+		if c.opts.Summaries {
+			c.res.Before[pc] = summarize(c.res.Before[pc], st)
+		}
+		next, err := c.step(pc, st)
+		if err != nil {
+			return err
+		}
+		if next < 0 {
+			c.endPath()
+			return nil
+		}
+		if c.opts.Summaries {
+			c.res.After[pc] = summarize(c.res.After[pc], st)
+		}
+		pc = next
+	}
+}
+
+// visit is is_state_visited: prune when a finished checkpoint at pc
+// subsumes st; detect infinite loops; add a checkpoint.
+func (c *checker) visit(pc int, st *State) (bool, error) {
+	in := c.p.Insns[pc]
+	loopHead := in.Op() == bpf.OpMayGoto || (in.Op() == bpf.OpCall && in.Imm == 181)
+	for _, cp := range c.visited[pc] {
+		if !sameCallsites(cp.st, st) {
+			continue
+		}
+		if cp.branches == 0 || loopHead && (cp.st.MayGoto != st.MayGoto || cp.st.Loop != st.Loop) {
+			if c.subsumes(pc, cp.st, st) {
+				return true, nil
+			}
+			continue
+		}
+		if c.equalLive(pc, cp.st, st) {
+			return false, c.fail(pc, Termination, "infinite loop detected: the state repeats unchanged")
+		}
+	}
+	if loopHead && (st.MayGoto > 8 || st.Loop > 2) {
+		// Widen: join with the newest checkpoint so the loop converges.
+		for k := len(c.visited[pc]) - 1; k >= 0; k-- {
+			cp := c.visited[pc][k]
+			if sameCallsites(cp.st, st) {
+				joinState(st, cp.st)
+				break
+			}
+		}
+	}
+	c.jmps++
+	add := loopHead || (c.jmps-c.prevJmps >= 2 && c.res.Processed-c.prevInsns >= 8)
+	if !add {
+		return false, nil
+	}
+	c.prevJmps, c.prevInsns = c.jmps, c.res.Processed
+	cp := &checkpoint{st: st.clone(), parent: c.cp, branches: 1}
+	c.visited[pc] = append(c.visited[pc], cp)
+	c.cp = cp
+	c.res.States++
+	return false, nil
+}
+
+func sameCallsites(a, b *State) bool {
+	if len(a.Frames) != len(b.Frames) {
+		return false
+	}
+	for i := range a.Frames {
+		if a.Frames[i].CallSite != b.Frames[i].CallSite {
+			return false
+		}
+	}
+	return true
+}
+
+// liveAt returns the registers of frame k of st that matter at pc.
+func (c *checker) liveAt(pc int, st *State, k int) bpf.RegSet {
+	if k == len(st.Frames)-1 {
+		return c.live[pc]
+	}
+	ret := st.Frames[k+1].CallSite + 1
+	if ret < len(c.live) {
+		return c.live[ret] &^ bpf.RegsOf(bpf.R0, bpf.R1, bpf.R2, bpf.R3, bpf.R4, bpf.R5)
+	}
+	return bpf.AllRegs
+}
+
+// subsumes reports whether every concretization of cur is one of old
+// (old was verified safe from pc, so cur is too).
+func (c *checker) subsumes(pc int, old, cur *State) bool {
+	if old.Lock != cur.Lock || len(old.Refs) != len(cur.Refs) {
+		return false
+	}
+	ids := map[uint32]uint32{}
+	for k := range old.Frames {
+		of, cf := old.Frames[k], cur.Frames[k]
+		live := c.liveAt(pc, old, k)
+		for r := bpf.R0; r < bpf.NumRegs; r++ {
+			if live.Has(r) && !regSafe(&of.Regs[r], &cf.Regs[r], ids) {
+				return false
+			}
+		}
+		for i := range of.Stack {
+			os := &of.Stack[i]
+			var cs *Slot
+			if i < len(cf.Stack) {
+				cs = &cf.Stack[i]
+			} else {
+				cs = &Slot{}
+			}
+			if !slotSafe(os, cs, ids) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func slotSafe(o, c *Slot, ids map[uint32]uint32) bool {
+	if o.B[0] == StackSpill {
+		if c.B[0] != StackSpill {
+			if o.Spill.Type == ScalarValue && o.Spill.V.Contains(Unknown()) {
+				for _, b := range c.B {
+					if b == StackInvalid {
+						return false
+					}
+				}
+				return true
+			}
+			return false
+		}
+		return regSafe(&o.Spill, &c.Spill, ids)
+	}
+	for j, ob := range o.B {
+		cb := c.B[j]
+		switch ob {
+		case StackInvalid:
+		case StackMisc:
+			if cb == StackInvalid || (cb == StackSpill && c.Spill.Type != ScalarValue) {
+				return false
+			}
+		case StackZero:
+			if cb != StackZero && !(cb == StackSpill && c.Spill.Type == ScalarValue && c.Spill.V.IsConst() && c.Spill.V.T.Value == 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func checkID(old, cur uint32, ids map[uint32]uint32) bool {
+	if old == 0 {
+		return true
+	}
+	if cur == 0 {
+		return false
+	}
+	if m, ok := ids[old]; ok {
+		return m == cur
+	}
+	ids[old] = cur
+	return true
+}
+
+// regSafe is regsafe(): may cur stand where old was verified?
+func regSafe(o, c *Reg, ids map[uint32]uint32) bool {
+	if o.Type == NotInit {
+		return true
+	}
+	if o.Type != c.Type {
+		return false
+	}
+	switch o.Type {
+	case ScalarValue:
+		if !o.V.Contains(c.V) {
+			return false
+		}
+		return o.ID == 0 || o.V.IsConst() || checkID(o.ID, c.ID, ids)
+	case PtrPacket, PtrPacketMeta:
+		if c.Range < o.Range || o.Off != c.Off || !o.V.Contains(c.V) {
+			return false
+		}
+		return checkID(o.ID, c.ID, ids)
+	default:
+		if o.Off != c.Off || o.Map != c.Map || o.Size != c.Size || o.Frame != c.Frame || o.Func != c.Func {
+			return false
+		}
+		if o.Null != c.Null || !o.V.Contains(c.V) {
+			return false
+		}
+		if o.Null && !checkID(o.ID, c.ID, ids) {
+			return false
+		}
+		return checkID(o.Ref, c.Ref, ids)
+	}
+}
+
+// equalLive: the live parts of a and b are identical (a loop made no progress).
+func (c *checker) equalLive(pc int, a, b *State) bool {
+	if a.MayGoto != b.MayGoto || a.Loop != b.Loop || a.Lock != b.Lock || len(a.Refs) != len(b.Refs) {
+		return false
+	}
+	for k := range a.Frames {
+		fa, fb := a.Frames[k], b.Frames[k]
+		live := c.liveAt(pc, a, k)
+		for r := bpf.R0; r < bpf.NumRegs; r++ {
+			if live.Has(r) && !sameReg(&fa.Regs[r], &fb.Regs[r]) {
+				return false
+			}
+		}
+		n := max(len(fa.Stack), len(fb.Stack))
+		for i := 0; i < n; i++ {
+			var sa, sb Slot
+			if i < len(fa.Stack) {
+				sa = fa.Stack[i]
+			}
+			if i < len(fb.Stack) {
+				sb = fb.Stack[i]
+			}
+			if sa.B != sb.B || (sa.B[0] == StackSpill && !sameReg(&sa.Spill, &sb.Spill)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sameReg(a, b *Reg) bool {
+	x, y := *a, *b
+	x.ID, y.ID = 0, 0
+	return x == y
+}
+
+// joinState widens st to hold old's states too (st := st ⊔ old), dropping
+// facts that differ to unknown so that repeated joins terminate.
+func joinState(st, old *State) {
+	for k := range st.Frames {
+		sf, of := st.Frames[k], old.Frames[k]
+		for r := range sf.Regs {
+			sf.Regs[r] = widenReg(sf.Regs[r], of.Regs[r])
+		}
+		n := max(len(sf.Stack), len(of.Stack))
+		for i := 0; i < n; i++ {
+			s := sf.slot(i)
+			var o Slot
+			if i < len(of.Stack) {
+				o = of.Stack[i]
+			}
+			if s.B[0] == StackSpill && o.B[0] == StackSpill {
+				s.Spill = widenReg(s.Spill, o.Spill)
+				if s.Spill.Type == NotInit {
+					s.B = [8]StackByte{StackMisc, StackMisc, StackMisc, StackMisc, StackMisc, StackMisc, StackMisc, StackMisc}
+				}
+				continue
+			}
+			for j := range s.B {
+				a, b := s.B[j], o.B[j]
+				switch {
+				case a == b && a != StackSpill:
+				case a == StackInvalid || b == StackInvalid:
+					s.B[j] = StackInvalid
+				default:
+					s.B[j] = StackMisc
+				}
+			}
+			s.Spill = Reg{}
+		}
+	}
+}
+
+func widenReg(a, b Reg) Reg {
+	if sameReg(&a, &b) {
+		return a
+	}
+	if a.Type != b.Type || a.Off != b.Off || a.Map != b.Map || a.Null != b.Null || a.Size != b.Size || a.Frame != b.Frame {
+		if a.Type == ScalarValue && b.Type == ScalarValue {
+			return unknownReg()
+		}
+		return Reg{}
+	}
+	if a.Type == ScalarValue {
+		if b.V.Contains(a.V) {
+			return b
+		}
+		return unknownReg()
+	}
+	if !b.V.Contains(a.V) {
+		a.V = Unknown()
+	}
+	a.Range = min(a.Range, b.Range)
+	return a
+}
+
+// Summary is the join of the states seen at one instruction, for the
+// equivalence checker's window preconditions and synth's window choice.
+type Summary struct {
+	Regs [bpf.NumRegs]Reg // Mixed where paths disagree on the type
+	// Paths counts the states joined.
+	Paths int
+}
+
+func summarize(s *Summary, st *State) *Summary {
+	f := st.cur()
+	if s == nil {
+		s = &Summary{Regs: f.Regs}
+		s.Paths = 1
+		return s
+	}
+	s.Paths++
+	for r := range s.Regs {
+		a, b := &s.Regs[r], f.Regs[r]
+		switch {
+		case a.Type == Mixed:
+		case a.Type != b.Type:
+			*a = Reg{Type: Mixed}
+		case a.Type == ScalarValue:
+			a.V = Join(a.V, b.V)
+			a.ID = 0
+		case a.Type.IsPtr():
+			if a.Off != b.Off || a.Map != b.Map {
+				a.V = Join(Const(uint64(int64(a.Off))), Join(a.V, Const(uint64(int64(b.Off)))))
+				a.Off = 0
+			}
+			a.V = Join(a.V, b.V)
+			a.Range = min(a.Range, b.Range)
+			a.Null = a.Null || b.Null
+		}
+	}
+	return s
+}
+
+var _ = math.MaxInt64
+var _ ebpf.ProgramType
+var debugFork = false

@@ -1,0 +1,977 @@
+package safety
+
+import (
+	"math"
+	"slices"
+
+	"github.com/cilium/ebpf"
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// maxVarOff is BPF_MAX_VAR_OFF: pointer offsets stay within ±2^29.
+const maxVarOff = 1 << 29
+
+// step executes instruction pc on st (in place) and returns the next pc,
+// or -1 when the path ends. Forked paths are queued with c.fork.
+func (c *checker) step(pc int, st *State) (int, error) {
+	in := c.p.Insns[pc]
+	info := in.Info()
+	f := st.cur()
+	switch info.Class {
+	case bpf.ClassALU, bpf.ClassALU64:
+		return pc + 1, c.alu(pc, in, info, f)
+	case bpf.ClassLDX:
+		return pc + 1, c.load(pc, in, info, st)
+	case bpf.ClassST, bpf.ClassSTX:
+		if info.Kind == bpf.KindAtomic {
+			return pc + 1, c.atomic(pc, in, info, st)
+		}
+		if info.Kind == bpf.KindLoadAcquire {
+			return pc + 1, c.load(pc, in, info, st)
+		}
+		return pc + 1, c.store(pc, in, info, st)
+	case bpf.ClassLD:
+		return pc + 1, c.ld(pc, in, info, st)
+	}
+	// JMP / JMP32
+	switch info.Kind {
+	case bpf.KindJa:
+		return c.succ[pc][0], nil
+	case bpf.KindExit:
+		return c.exit(pc, st)
+	case bpf.KindCall:
+		if c.p.Refs[pc].Kfunc != "" {
+			return pc + 1, c.kfuncCall(pc, st)
+		}
+		return c.helperCall(pc, in, st)
+	case bpf.KindCallLocal:
+		return c.localCall(pc, in, st)
+	case bpf.KindCallKfunc:
+		return pc + 1, c.kfuncCall(pc, st)
+	case bpf.KindMayGoto:
+		// Taken when the run-time budget is spent: explore the exit first,
+		// queue the loop body one may_goto level deeper (kernel order).
+		body := st.clone()
+		body.MayGoto++
+		c.fork(pc+1, body)
+		return c.succ[pc][0], nil
+	}
+	return c.condJump(pc, in, info, st)
+}
+
+func (c *checker) readReg(pc int, f *Frame, r bpf.Reg) (*Reg, error) {
+	if f.Regs[r].Type == NotInit {
+		return nil, c.fail(pc, Uninit, "r%d is read before it is written (!read_ok)", r)
+	}
+	return &f.Regs[r], nil
+}
+
+// operand returns the second operand of an ALU or jump instruction.
+func (c *checker) operand(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) (Reg, error) {
+	if info.ImmSrc {
+		v := uint64(int64(in.Imm))
+		if info.Width == 32 {
+			v = uint64(uint32(in.Imm))
+		}
+		return scalarReg(Const(v)), nil
+	}
+	r, err := c.readReg(pc, f, in.Src)
+	if err != nil {
+		return Reg{}, err
+	}
+	return *r, nil
+}
+
+func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
+	dst := &f.Regs[in.Dst]
+	w := int(info.Width)
+	switch info.Kind {
+	case bpf.KindMov:
+		src, err := c.operand(pc, in, info, f)
+		if err != nil {
+			return err
+		}
+		if w == 64 {
+			if src.Type == ScalarValue && !info.ImmSrc && !src.V.IsConst() {
+				if src.ID == 0 {
+					f.Regs[in.Src].ID = c.newID()
+					src.ID = f.Regs[in.Src].ID
+				}
+			}
+			*dst = src
+			return nil
+		}
+		if src.Type != ScalarValue {
+			*dst = scalarReg(URange(0, math.MaxUint32))
+			return nil
+		}
+		*dst = scalarReg(src.V.zext32())
+		return nil
+	case bpf.KindMovSX:
+		src, err := c.operand(pc, in, info, f)
+		if err != nil {
+			return err
+		}
+		v := Unknown()
+		if src.Type == ScalarValue {
+			v = src.V
+		}
+		*dst = scalarReg(SignExt(v, int(info.SrcBits), w))
+		return nil
+	case bpf.KindAddrSpaceCast:
+		if _, err := c.readReg(pc, f, in.Src); err != nil {
+			return err
+		}
+		if in.Imm == 1 {
+			*dst = Reg{Type: PtrArena, V: Unknown()}
+		} else {
+			*dst = scalarReg(URange(0, math.MaxUint32))
+		}
+		return nil
+	}
+	if dst.Type == NotInit {
+		return c.fail(pc, Uninit, "r%d is read before it is written (!read_ok)", in.Dst)
+	}
+	switch info.Kind {
+	case bpf.KindNeg, bpf.KindLe, bpf.KindBe, bpf.KindBswap:
+		if dst.Type != ScalarValue {
+			return c.fail(pc, PointerMath, "r%d pointer arithmetic prohibited (%s on %s)", in.Dst, info.Mnemonic, dst.Type)
+		}
+		if info.Kind == bpf.KindNeg {
+			*dst = scalarReg(Neg(dst.V, w))
+		} else {
+			*dst = scalarReg(Swap(info.Kind, dst.V, w))
+		}
+		return nil
+	}
+	src, err := c.operand(pc, in, info, f)
+	if err != nil {
+		return err
+	}
+	if dst.Type == ScalarValue && src.Type == ScalarValue {
+		*dst = scalarReg(ALU(info.Kind, dst.V, src.V, w))
+		return nil
+	}
+	return c.ptrALU(pc, in, info, dst, src)
+}
+
+func isAddSub(k bpf.Kind) bool { return k == bpf.KindAdd || k == bpf.KindSub }
+
+// ptrALU is adjust_ptr_min_max_vals: pointer +/- scalar, pointer - pointer.
+func (c *checker) ptrALU(pc int, in bpf.Insn, info *bpf.OpInfo, dst *Reg, src Reg) error {
+	k := info.Kind
+	if dst.Type == PtrArena || src.Type == PtrArena {
+		// Arena pointers are plain addresses for ALU; faults are handled at run time.
+		if info.Width == 32 {
+			*dst = scalarReg(URange(0, math.MaxUint32))
+		} else {
+			*dst = Reg{Type: PtrArena, V: Unknown()}
+		}
+		return nil
+	}
+	if info.Width == 32 {
+		return c.fail(pc, PointerMath, "r%d 32-bit pointer arithmetic prohibited", in.Dst)
+	}
+	if dst.Type.IsPtr() && src.Type.IsPtr() {
+		if k == bpf.KindSub { // pointer difference: allowed when privileged
+			*dst = unknownReg()
+			return nil
+		}
+		return c.fail(pc, PointerMath, "r%d pointer %s pointer prohibited", in.Dst, info.Mnemonic)
+	}
+	if !isAddSub(k) {
+		return c.fail(pc, PointerMath, "r%d pointer arithmetic with %s operator prohibited", in.Dst, info.Mnemonic)
+	}
+	ptr, off := *dst, src
+	if dst.Type == ScalarValue {
+		if k == bpf.KindSub {
+			return c.fail(pc, PointerMath, "r%d tried to subtract pointer from scalar", in.Dst)
+		}
+		ptr, off = src, *dst
+	}
+	switch {
+	case ptr.Null:
+		return c.fail(pc, NullDeref, "r%d pointer arithmetic on %s_or_null prohibited, null-check it first", in.Dst, ptr.Type)
+	case ptr.Type == PtrPacketEnd || ptr.Type == PtrMap || ptr.Type == PtrSock || ptr.Type == PtrFunc:
+		return c.fail(pc, PointerMath, "r%d pointer arithmetic on %s prohibited", in.Dst, ptr.Type)
+	}
+	v := off.V
+	if v.IsConst() {
+		x := int64(v.T.Value)
+		if k == bpf.KindSub {
+			x = -x
+		}
+		no := int64(ptr.Off) + x
+		if x >= maxVarOff || x <= -maxVarOff || no >= maxVarOff || no <= -maxVarOff {
+			return c.fail(pc, PointerMath, "math between %s pointer and %d is not allowed", ptr.Type, x)
+		}
+		ptr.Off = int32(no)
+		*dst = ptr
+		return nil
+	}
+	if v.Smin == math.MinInt64 || v.Smin <= -maxVarOff || v.Smax >= maxVarOff {
+		return c.fail(pc, PointerMath, "math between %s pointer and register with unbounded min value is not allowed", ptr.Type)
+	}
+	if ptr.Type == PtrCtx {
+		return c.fail(pc, CtxAccess, "variable ctx access prohibited (r%d += scalar)", in.Dst)
+	}
+	ptr.V = ALU(k, ptr.V, v, 64)
+	if ptr.V.Smin <= -maxVarOff || ptr.V.Smax >= maxVarOff {
+		return c.fail(pc, PointerMath, "value %s makes %s pointer be out of bounds", ptr.V, ptr.Type)
+	}
+	if ptr.Type == PtrPacket || ptr.Type == PtrPacketMeta {
+		ptr.ID, ptr.Range = c.newID(), 0
+	}
+	*dst = ptr
+	return nil
+}
+
+// access describes one memory access for checkMem.
+type access struct {
+	reg   bpf.Reg
+	off   int32 // instruction offset
+	size  int32
+	write bool
+	atom  bool // atomic: strict alignment, no ctx/packet
+}
+
+// memRegion checks an access through ptr and returns the value read (for
+// loads of fixed-layout memory) and any error. Stack accesses are done by
+// stackAccess.
+func (c *checker) checkMem(pc int, st *State, ptr *Reg, a access) (Reg, error) {
+	if ptr.Type == NotInit {
+		return Reg{}, c.fail(pc, Uninit, "r%d is read before it is written (!read_ok)", a.reg)
+	}
+	if ptr.Null {
+		return Reg{}, c.fail(pc, NullDeref, "r%d invalid mem access '%s_or_null': the pointer may be NULL", a.reg, ptr.Type)
+	}
+	val := unknownReg()
+	val.V = Trunc(Unknown(), int(a.size))
+	switch ptr.Type {
+	case ScalarValue:
+		return Reg{}, c.fail(pc, PointerMath, "r%d invalid mem access 'scalar': not a pointer", a.reg)
+	case PtrArena:
+		// KFlex: arena memory is the extension's own heap; guard pages and the
+		// fault handler make every access safe at run time.
+		return val, nil
+	case PtrCtx:
+		return c.ctxAccess(pc, ptr, a)
+	case PtrStack:
+		return Reg{}, nil // handled by the caller
+	case PtrMapValue, PtrMem:
+		size, what, prop := int64(0), "", MapBounds
+		if ptr.Type == PtrMapValue {
+			size, what = int64(ptr.Map.ValueSize), "map value "+ptr.Map.Name
+			if a.write && ptr.Map.ReadOnly {
+				return Reg{}, c.fail(pc, MapAccess, "write into read-only map %s", ptr.Map.Name)
+			}
+		} else {
+			size, what = int64(ptr.Size), "memory"
+		}
+		lo := int64(ptr.Off) + int64(a.off) + ptr.V.Smin
+		if lo < 0 {
+			return Reg{}, c.fail(pc, prop, "r%d min value is negative (offset %d into %s)", a.reg, lo, what)
+		}
+		if ptr.V.Umax >= maxVarOff {
+			return Reg{}, c.fail(pc, prop, "r%d unbounded memory access into %s", a.reg, what)
+		}
+		hi := int64(ptr.Off) + int64(a.off) + int64(ptr.V.Umax) + int64(a.size)
+		if hi > size {
+			return Reg{}, c.fail(pc, prop, "invalid access to %s: off=%d size=%d, value_size=%d", what, hi-int64(a.size), a.size, size)
+		}
+		if ptr.Type == PtrMapValue && ptr.Map.SpinLockOff >= 0 {
+			l := int64(ptr.Map.SpinLockOff)
+			if lo < l+4 && hi > l {
+				return Reg{}, c.fail(pc, MapAccess, "direct access to bpf_spin_lock in %s is disallowed", what)
+			}
+		}
+		if a.atom {
+			if err := c.align(pc, ptr, a, true); err != nil {
+				return Reg{}, err
+			}
+		}
+		return val, nil
+	case PtrPacket, PtrPacketMeta:
+		if a.atom {
+			return Reg{}, c.fail(pc, PointerMath, "BPF_ATOMIC stores into r%d pkt are not allowed", a.reg)
+		}
+		if !c.pi.pkt {
+			return Reg{}, c.fail(pc, CtxAccess, "no direct packet access for program type %s", c.p.Type)
+		}
+		if a.write && (c.p.Type == ebpf.FlowDissector || c.p.Type == ebpf.CGroupSKB) {
+			return Reg{}, c.fail(pc, CtxAccess, "cannot write into packet in program type %s", c.p.Type)
+		}
+		if ptr.V.Smin < 0 {
+			return Reg{}, c.fail(pc, PacketBounds, "r%d min value is negative, packet offset must be unsigned", a.reg)
+		}
+		off := int64(ptr.Off) + int64(a.off)
+		if off < 0 || off+int64(a.size) > int64(ptr.Range) || ptr.V.Umax+uint64(max(off, 0)) > 0xffff {
+			return Reg{}, c.fail(pc, PacketBounds, "invalid access to packet, off=%d size=%d, r%d range=%d: no data_end check covers it", off, a.size, a.reg, ptr.Range)
+		}
+		return val, nil
+	case PtrFlowKeys:
+		off := int64(ptr.Off) + int64(a.off)
+		if !ptr.V.IsConst() || off < 0 || off+int64(a.size) > flowKeysSize {
+			return Reg{}, c.fail(pc, CtxAccess, "invalid access to flow keys off=%d size=%d", off, a.size)
+		}
+		return val, nil
+	case PtrSock:
+		off := int64(ptr.Off) + int64(a.off)
+		if a.write || !ptr.V.IsConst() || off < 0 || off+int64(a.size) > sockCommonSize || off%int64(a.size) != 0 {
+			return Reg{}, c.fail(pc, CtxAccess, "invalid sock access off=%d size=%d", off, a.size)
+		}
+		return val, nil
+	}
+	return Reg{}, c.fail(pc, PointerMath, "r%d invalid mem access '%s'", a.reg, ptr.Type)
+}
+
+// align enforces check_ptr_alignment where the kernel is strict (stack
+// always, others for atomics).
+func (c *checker) align(pc int, ptr *Reg, a access, strict bool) error {
+	if !strict || a.size == 1 {
+		return nil
+	}
+	off := int64(ptr.Off) + int64(a.off) + int64(ptr.V.T.Value)
+	if off%int64(a.size) != 0 || ptr.V.T.Mask&uint64(a.size-1) != 0 {
+		return c.fail(pc, Alignment, "misaligned %s access off %d size %d", ptr.Type, off, a.size)
+	}
+	return nil
+}
+
+func (c *checker) ctxAccess(pc int, ptr *Reg, a access) (Reg, error) {
+	if ptr.Off != 0 || !ptr.V.IsConst() || ptr.V.T.Value != 0 {
+		return Reg{}, c.fail(pc, CtxAccess, "dereference of modified ctx ptr r%d off=%d disallowed", a.reg, ptr.Off)
+	}
+	if a.atom {
+		return Reg{}, c.fail(pc, CtxAccess, "BPF_ATOMIC stores into r%d ctx are not allowed", a.reg)
+	}
+	off, size := a.off, a.size
+	pi := c.pi
+	val := unknownReg()
+	val.V = Trunc(Unknown(), int(size))
+	if pi.fields == nil {
+		if off < pi.readMin || off+size > pi.ctxSize || off%size != 0 || (a.write && !pi.writeAll) {
+			return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d for %s", off, size, c.p.Type)
+		}
+		return val, nil
+	}
+	for _, fl := range pi.fields {
+		if off < fl.off || off >= fl.off+fl.size {
+			continue
+		}
+		if a.write {
+			if !fl.write || fl.typ != ScalarValue || off+size > fl.off+fl.size || off%size != 0 {
+				return Reg{}, c.fail(pc, CtxAccess, "write to read-only or partial ctx field off=%d size=%d for %s", off, size, c.p.Type)
+			}
+			return val, nil
+		}
+		if fl.typ != ScalarValue {
+			if off != fl.off || size != fl.size {
+				return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d: pointer field needs a full-size load", off, size)
+			}
+			r := Reg{Type: fl.typ, V: Const(0), Null: fl.null}
+			if fl.null {
+				r.ID = c.newID()
+			}
+			return r, nil
+		}
+		if off+size > fl.off+fl.size || off%size != 0 {
+			return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d", off, size)
+		}
+		return val, nil
+	}
+	return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d for %s", off, size, c.p.Type)
+}
+
+// stackRange returns the byte range [lo, hi) of a stack access relative to
+// the frame pointer, checking bounds and alignment.
+func (c *checker) stackRange(pc int, ptr *Reg, a access) (int64, int64, error) {
+	lo := int64(ptr.Off) + int64(a.off) + ptr.V.Smin
+	hi := int64(ptr.Off) + int64(a.off) + ptr.V.Smax + int64(a.size)
+	if ptr.V.Smin < -maxVarOff || ptr.V.Smax > maxVarOff {
+		return 0, 0, c.fail(pc, StackSafety, "unbounded variable-offset stack access")
+	}
+	if lo < -MaxStack || hi > 0 {
+		return 0, 0, c.fail(pc, StackSafety, "invalid stack access off=%d size=%d (stack is [-512, 0))", lo, a.size)
+	}
+	if err := c.align(pc, ptr, a, true); err != nil {
+		return 0, 0, err
+	}
+	return lo, hi, nil
+}
+
+func byteAt(f *Frame, off int64) (*Slot, int) {
+	i := int((-off - 1) / 8)
+	return f.slot(i), int(7 - (-off-1)%8)
+}
+
+// stackRead reads size bytes at [lo, lo+size) of frame f (fixed offset).
+func (c *checker) stackRead(pc int, f *Frame, lo int64, size int32, reg bpf.Reg) (Reg, error) {
+	s, b := byteAt(f, lo)
+	if s.B[0] == StackSpill && s.B[b] == StackSpill {
+		if size == 8 && b == 0 {
+			return s.Spill, nil
+		}
+		if s.Spill.Type != ScalarValue {
+			return Reg{}, c.fail(pc, StackSafety, "invalid size of register fill: %d-byte read of a spilled %s", size, s.Spill.Type)
+		}
+		if b == 0 && s.Spill.V.IsConst() {
+			return scalarReg(Trunc(s.Spill.V, int(size))), nil
+		}
+		return scalarReg(Trunc(Unknown(), int(size))), nil
+	}
+	zero := true
+	for o := lo; o < lo+int64(size); o++ {
+		s, b := byteAt(f, o)
+		switch s.B[b] {
+		case StackInvalid:
+			return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte fp%d is uninitialised", lo, o-lo, size, o)
+		case StackMisc:
+			zero = false
+		case StackSpill:
+			if s.Spill.Type != ScalarValue {
+				return Reg{}, c.fail(pc, StackSafety, "invalid partial read of a spilled pointer at fp%d", o)
+			}
+			zero = false
+		}
+	}
+	if zero {
+		return scalarReg(Const(0)), nil
+	}
+	return scalarReg(Trunc(Unknown(), int(size))), nil
+}
+
+// stackWrite stores v (nil: unknown bytes) at [lo, lo+size) of frame f.
+func stackWrite(f *Frame, lo int64, size int32, v *Reg) {
+	if size == 8 && lo%8 == 0 && v != nil && (v.Type != ScalarValue || !v.V.IsConst() || v.V.T.Value != 0 || true) {
+		s, _ := byteAt(f, lo)
+		if v.Type == ScalarValue && v.V.IsConst() && v.V.T.Value == 0 {
+			s.B = [8]StackByte{StackZero, StackZero, StackZero, StackZero, StackZero, StackZero, StackZero, StackZero}
+			s.Spill = Reg{}
+			return
+		}
+		s.B = [8]StackByte{StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill}
+		s.Spill = *v
+		return
+	}
+	kind := StackMisc
+	if v != nil && v.Type == ScalarValue && v.V.IsConst() && v.V.T.Value == 0 {
+		kind = StackZero
+	}
+	for o := lo; o < lo+int64(size); o++ {
+		s, b := byteAt(f, o)
+		if s.B[0] == StackSpill {
+			// Overwriting part of a spill: the rest becomes plain data.
+			for j := range s.B {
+				s.B[j] = StackMisc
+			}
+			s.Spill = Reg{}
+		}
+		s.B[b] = kind
+	}
+}
+
+func (c *checker) load(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
+	f := st.cur()
+	ptr, err := c.readReg(pc, f, in.Src)
+	if err != nil {
+		return err
+	}
+	a := access{reg: in.Src, off: int32(in.Off), size: int32(info.Size)}
+	var v Reg
+	if ptr.Type == PtrStack && !ptr.Null {
+		lo, hi, err := c.stackRange(pc, ptr, a)
+		if err != nil {
+			return err
+		}
+		sf := st.Frames[ptr.Frame]
+		if ptr.V.IsConst() {
+			if v, err = c.stackRead(pc, sf, lo, a.size, in.Src); err != nil {
+				return err
+			}
+		} else {
+			for o := lo; o < hi; o++ {
+				s, b := byteAt(sf, o)
+				if s.B[b] == StackInvalid {
+					return c.fail(pc, Uninit, "invalid variable-offset read from stack: byte fp%d may be uninitialised", o)
+				}
+			}
+			v = scalarReg(Trunc(Unknown(), int(a.size)))
+		}
+	} else {
+		if v, err = c.checkMem(pc, st, ptr, a); err != nil {
+			return err
+		}
+	}
+	if info.Kind == bpf.KindLoadSX {
+		if v.Type != ScalarValue {
+			v = unknownReg()
+		}
+		v = scalarReg(SignExt(v.V, 8*int(info.Size), 64))
+	}
+	f.Regs[in.Dst] = v
+	return nil
+}
+
+func (c *checker) store(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
+	f := st.cur()
+	ptr, err := c.readReg(pc, f, in.Dst)
+	if err != nil {
+		return err
+	}
+	var v Reg
+	if info.Kind == bpf.KindStoreImm {
+		v = scalarReg(Const(uint64(int64(in.Imm))))
+		if ptr.Type == PtrCtx {
+			return c.fail(pc, CtxAccess, "BPF_ST stores into r%d ctx are not allowed", in.Dst)
+		}
+	} else {
+		src, err := c.readReg(pc, f, in.Src)
+		if err != nil {
+			return err
+		}
+		v = *src
+	}
+	a := access{reg: in.Dst, off: int32(in.Off), size: int32(info.Size), write: true}
+	if ptr.Type == PtrStack && !ptr.Null {
+		lo, hi, err := c.stackRange(pc, ptr, a)
+		if err != nil {
+			return err
+		}
+		sf := st.Frames[ptr.Frame]
+		if !ptr.V.IsConst() {
+			for o := lo; o < hi; o++ {
+				stackWrite(sf, o, 1, nil)
+			}
+			return nil
+		}
+		if v.Type != ScalarValue && (a.size != 8 || lo%8 != 0) {
+			// A partial pointer spill is plain data afterwards.
+			stackWrite(sf, lo, a.size, nil)
+			return nil
+		}
+		if v.Type == ScalarValue && a.size < 8 {
+			v.V = Trunc(v.V, int(a.size))
+			if !(v.V.IsConst() && v.V.T.Value == 0) {
+				stackWrite(sf, lo, a.size, nil)
+				return nil
+			}
+		}
+		stackWrite(sf, lo, a.size, &v)
+		return nil
+	}
+	if ptr.Type == PtrCtx && v.Type != ScalarValue {
+		return c.fail(pc, CtxAccess, "r%d leaks a pointer into ctx", in.Src)
+	}
+	_, err = c.checkMem(pc, st, ptr, a)
+	return err
+}
+
+func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
+	f := st.cur()
+	ptr, err := c.readReg(pc, f, in.Dst)
+	if err != nil {
+		return err
+	}
+	src, err := c.readReg(pc, f, in.Src)
+	if err != nil {
+		return err
+	}
+	if src.Type != ScalarValue {
+		return c.fail(pc, PointerMath, "r%d leaks addr into mem (atomic operand must be a scalar)", in.Src)
+	}
+	if info.Atomic == bpf.AtomicCmpxchg {
+		if f.Regs[bpf.R0].Type == NotInit {
+			return c.fail(pc, Uninit, "r0 is read before it is written (cmpxchg compares r0)")
+		}
+		if f.Regs[bpf.R0].Type != ScalarValue {
+			return c.fail(pc, PointerMath, "r0 leaks addr into mem")
+		}
+	}
+	a := access{reg: in.Dst, off: int32(in.Off), size: int32(info.Size), write: true, atom: true}
+	if ptr.Type == PtrStack && !ptr.Null {
+		lo, _, err := c.stackRange(pc, ptr, a)
+		if err != nil {
+			return err
+		}
+		if !ptr.V.IsConst() {
+			return c.fail(pc, StackSafety, "variable-offset atomic stack access")
+		}
+		sf := st.Frames[ptr.Frame]
+		old, err := c.stackRead(pc, sf, lo, a.size, in.Dst)
+		if err != nil {
+			return err
+		}
+		if old.Type != ScalarValue {
+			return c.fail(pc, PointerMath, "atomic operation on a spilled pointer")
+		}
+		stackWrite(sf, lo, a.size, nil)
+	} else if _, err := c.checkMem(pc, st, ptr, a); err != nil {
+		return err
+	}
+	if info.Flags&bpf.FlagFetch != 0 {
+		dst := in.Src
+		if info.Atomic == bpf.AtomicCmpxchg {
+			dst = bpf.R0
+		}
+		f.Regs[dst] = scalarReg(Trunc(Unknown(), int(a.size)))
+	}
+	return nil
+}
+
+func (c *checker) ld(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
+	f := st.cur()
+	switch info.Kind {
+	case bpf.KindLdAbs, bpf.KindLdInd:
+		switch c.p.Type {
+		case ebpf.SocketFilter, ebpf.SchedCLS, ebpf.SchedACT:
+		default:
+			return c.fail(pc, CtxAccess, "BPF_LD_[ABS|IND] instructions not allowed for program type %s", c.p.Type)
+		}
+		if r6 := f.Regs[bpf.R6]; r6.Type != PtrCtx || r6.Off != 0 {
+			return c.fail(pc, CtxAccess, "BPF_LD_[ABS|IND] needs the ctx in r6")
+		}
+		if info.Kind == bpf.KindLdInd {
+			if s, err := c.readReg(pc, f, in.Src); err != nil {
+				return err
+			} else if s.Type != ScalarValue {
+				return c.fail(pc, PointerMath, "r%d: ld_ind offset must be a scalar", in.Src)
+			}
+		}
+		if st.Lock {
+			return c.fail(pc, RefLock, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region")
+		}
+		c.clobberCallerSaved(f)
+		f.Regs[bpf.R0] = scalarReg(Trunc(Unknown(), int(info.Size)))
+		return nil
+	}
+	ref, hasRef := c.p.Refs[pc]
+	dst := &f.Regs[in.Dst]
+	if hasRef && ref.Map != nil {
+		// An object file's map loads carry src 0 until the loader sets the
+		// pseudo source; the relocation says what they load.
+		if ref.Value {
+			if ref.Off < 0 || uint32(ref.Off) >= max(ref.Map.ValueSize, 1) {
+				return c.fail(pc, MapBounds, "invalid access to map value pointer, value_size=%d off=%d", ref.Map.ValueSize, ref.Off)
+			}
+			*dst = Reg{Type: PtrMapValue, Map: ref.Map, Off: ref.Off, V: Const(0)}
+		} else {
+			*dst = Reg{Type: PtrMap, Map: ref.Map, V: Const(0)}
+		}
+		return nil
+	}
+	switch info.Pseudo {
+	case bpf.PseudoNone:
+		*dst = scalarReg(Const(in.Imm64()))
+	case bpf.PseudoMapFD, bpf.PseudoMapIdx:
+		if !hasRef || ref.Map == nil {
+			return c.fail(pc, MapAccess, "ld_imm64 of a map that the object does not define")
+		}
+		*dst = Reg{Type: PtrMap, Map: ref.Map, V: Const(0)}
+	case bpf.PseudoMapValue, bpf.PseudoMapIdxValue:
+		if !hasRef || ref.Map == nil {
+			return c.fail(pc, MapAccess, "ld_imm64 of a map value that the object does not define")
+		}
+		if ref.Off < 0 || uint32(ref.Off) >= max(ref.Map.ValueSize, 1) {
+			return c.fail(pc, MapBounds, "invalid access to map value pointer, value_size=%d off=%d", ref.Map.ValueSize, ref.Off)
+		}
+		*dst = Reg{Type: PtrMapValue, Map: ref.Map, Off: ref.Off, V: Const(0)}
+	case bpf.PseudoFunc:
+		if !hasRef || ref.Target < 0 || c.p.funcStarting(ref.Target) < 0 {
+			return c.fail(pc, Malformed, "ld_imm64 of a function address that is not a function start")
+		}
+		*dst = Reg{Type: PtrFunc, Func: ref.Target, V: Const(0)}
+	default:
+		return c.fail(pc, HelperUse, "ld_imm64 with pseudo source %d (ksym/BTF id) is not modeled", info.Pseudo)
+	}
+	return nil
+}
+
+func (c *checker) clobberCallerSaved(f *Frame) {
+	for r := bpf.R1; r <= bpf.R5; r++ {
+		f.Regs[r] = Reg{}
+	}
+}
+
+// condJump handles conditional jumps: dead-branch elimination, bound
+// refinement, packet range and null-check propagation.
+func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (int, error) {
+	f := st.cur()
+	a, err := c.readReg(pc, f, in.Dst)
+	if err != nil {
+		return 0, err
+	}
+	b, err := c.operand(pc, in, info, f)
+	if err != nil {
+		return 0, err
+	}
+	k, w := info.Kind, int(info.Width)
+	taken, fall := c.succ[pc][0], pc+1
+	var tst, fst *State // nil: infeasible
+	switch {
+	case a.Type == ScalarValue && b.Type == ScalarValue:
+		bt := branchTaken(k, a.V, b.V, w)
+		if bt != 0 {
+			tst = st.clone()
+			if !c.refineState(tst, in, info, k, *a, b) {
+				tst = nil
+			}
+		}
+		if bt != 1 {
+			fst = st
+			if !c.refineState(fst, in, info, negate(k), *a, b) {
+				fst = nil
+			}
+		}
+	case w == 64 && (k == bpf.KindJeq || k == bpf.KindJne) && (isNullConst(b) && a.Type.IsPtr() || isNullConst(*a) && b.Type.IsPtr()):
+		p := *a
+		if a.Type == ScalarValue {
+			p = b
+		}
+		eq, ne := st.clone(), st
+		if k == bpf.KindJne {
+			tst, fst = ne, eq
+		} else {
+			tst, fst = eq, ne
+		}
+		if p.Null {
+			markNull(eq, p, true)
+			markNull(ne, p, false)
+		} else if p.Type != PtrArena {
+			// A non-NULL pointer never equals 0.
+			if k == bpf.KindJeq {
+				tst = nil
+			} else {
+				fst = nil
+			}
+		}
+	default:
+		tst, fst = st.clone(), st
+		if w == 64 {
+			c.pktCompare(k, *a, b, tst, fst)
+		}
+	}
+	switch {
+	case tst != nil && fst != nil:
+		if tst == st {
+			tst = st.clone() // st itself continues below as fst
+		}
+		c.fork(taken, tst)
+		return c.continueWith(st, fst, fall), nil
+	case tst != nil:
+		return c.continueWith(st, tst, taken), nil
+	case fst != nil:
+		return c.continueWith(st, fst, fall), nil
+	}
+	// Both infeasible: the state itself is impossible; end the path.
+	return -1, nil
+}
+
+func (c *checker) continueWith(st, next *State, pc int) int {
+	if next != st {
+		*st = *next
+	}
+	return pc
+}
+
+func isNullConst(r Reg) bool { return r.Type == ScalarValue && r.V.IsConst() && r.V.T.Value == 0 }
+
+// markNull resolves a null check on every copy of p (same ID).
+func markNull(st *State, p Reg, isNull bool) {
+	if p.ID == 0 {
+		return
+	}
+	st.eachReg(func(r *Reg) {
+		if r.Type == p.Type && r.Null && r.ID == p.ID {
+			if isNull {
+				*r = scalarReg(Const(0))
+			} else {
+				r.Null = false
+			}
+		}
+	})
+	if isNull && p.Ref != 0 {
+		st.Refs = slices.DeleteFunc(st.Refs, func(x uint32) bool { return x == p.Ref })
+	}
+}
+
+// refineState applies "a k b" to the registers of st; false if infeasible.
+func (c *checker) refineState(st *State, in bpf.Insn, info *bpf.OpInfo, k bpf.Kind, a, b Reg) bool {
+	w := int(info.Width)
+	na, nb, ok := refine(k, a.V, b.V, w)
+	if !ok {
+		return false
+	}
+	f := st.cur()
+	set := func(r bpf.Reg, old Reg, v Scalar) {
+		f.Regs[r].V = v
+		if old.ID != 0 {
+			st.eachReg(func(x *Reg) {
+				if x.Type == ScalarValue && x.ID == old.ID {
+					x.V = v
+				}
+			})
+		}
+	}
+	set(in.Dst, a, na)
+	if !info.ImmSrc {
+		set(in.Src, b, nb)
+	}
+	return true
+}
+
+// pktCompare is find_good_pkt_pointers: a packet pointer compared with
+// data_end (or data_meta with data) proves a range on one branch.
+func (c *checker) pktCompare(k bpf.Kind, a, b Reg, tst, fst *State) {
+	// Normalize to "pkt k end".
+	pkt, end := a, b
+	if !(isPktLike(a.Type) && endOf(a.Type) == b.Type) {
+		if !(isPktLike(b.Type) && endOf(b.Type) == a.Type) {
+			return
+		}
+		pkt, end, k = b, a, swapOperands(k)
+	}
+	_ = end
+	var good *State
+	switch k {
+	case bpf.KindJgt, bpf.KindJge: // pkt > end: fall-through has pkt <= end
+		good = fst
+	case bpf.KindJlt, bpf.KindJle:
+		good = tst
+	default:
+		return
+	}
+	if pkt.Off <= 0 || pkt.V.Umax > 0xffff || pkt.V.Umax+uint64(pkt.Off) > 0xffff {
+		return
+	}
+	good.eachReg(func(r *Reg) {
+		if r.Type == pkt.Type && r.ID == pkt.ID && r.Range < pkt.Off {
+			r.Range = pkt.Off
+		}
+	})
+}
+
+func isPktLike(t Type) bool { return t == PtrPacket || t == PtrPacketMeta }
+
+func endOf(t Type) Type {
+	if t == PtrPacketMeta {
+		return PtrPacket
+	}
+	return PtrPacketEnd
+}
+
+// exit returns from a subprogram or ends the program.
+func (c *checker) exit(pc int, st *State) (int, error) {
+	f := st.cur()
+	r0 := &f.Regs[bpf.R0]
+	if r0.Type == NotInit {
+		return 0, c.fail(pc, Uninit, "r0 !read_ok: the return value is not set")
+	}
+	if len(st.Frames) > 1 {
+		if f.Callback {
+			if r0.Type != ScalarValue || r0.V.Smin < 0 || r0.V.Smax > 1 {
+				return 0, c.fail(pc, ReturnValue, "callback must return 0 or 1, r0 is %s", r0)
+			}
+		} else if r0.Type == PtrStack && int(r0.Frame) == len(st.Frames)-1 {
+			return 0, c.fail(pc, StackSafety, "cannot return stack pointer to the caller frame")
+		}
+		ret := *r0
+		callsite := f.CallSite
+		isCB, args := f.Callback, f.Args
+		st.Frames = st.Frames[:len(st.Frames)-1]
+		caller := st.cur()
+		if isCB {
+			// Another iteration may follow: verify the call again from the
+			// state this one left behind, with the call's arguments.
+			again := st.clone()
+			copy(again.cur().Regs[bpf.R1:bpf.R6], args[:])
+			again.Loop++
+			c.fork(callsite, again)
+			st.Loop = 0
+		}
+		c.clobberCallerSaved(caller)
+		if isCB {
+			caller.Regs[bpf.R0] = unknownReg()
+		} else {
+			caller.Regs[bpf.R0] = ret
+		}
+		return callsite + 1, nil
+	}
+	if st.Lock {
+		return 0, c.fail(pc, RefLock, "bpf_spin_unlock is missing before exit")
+	}
+	if len(st.Refs) > 0 {
+		return 0, c.fail(pc, RefLock, "unreleased reference id=%d (ringbuf sample not submitted or discarded)", st.Refs[0])
+	}
+	if f.Func != 0 {
+		if r0.Type != ScalarValue {
+			return 0, c.fail(pc, ReturnValue, "at global subprogram exit r0 is not a scalar value (%s)", r0.Type)
+		}
+		return -1, nil
+	}
+	if r0.Type != ScalarValue {
+		return 0, c.fail(pc, ReturnValue, "at program exit r0 is not a known value (%s)", r0.Type)
+	}
+	if c.pi.retCheck && (r0.V.Smin < c.pi.retLo || r0.V.Smax > c.pi.retHi) {
+		return 0, c.fail(pc, ReturnValue, "at program exit r0 has %s, should have been in [%d, %d] for %s", r0.V, c.pi.retLo, c.pi.retHi, c.p.Type)
+	}
+	return -1, nil
+}
+
+func (c *checker) localCall(pc int, in bpf.Insn, st *State) (int, error) {
+	ref, ok := c.p.Refs[pc]
+	fi := -1
+	if ok {
+		fi = c.p.funcStarting(ref.Target)
+	}
+	if fi < 0 {
+		return 0, c.fail(pc, Malformed, "call to an instruction that is not a function start")
+	}
+	if st.Lock {
+		return 0, c.fail(pc, RefLock, "function calls are not allowed while holding a lock")
+	}
+	caller := st.cur()
+	fn := c.p.Funcs[fi]
+	if fn.Global {
+		for k, prm := range fn.Params {
+			if k >= 5 {
+				break
+			}
+			r := bpf.R1 + bpf.Reg(k)
+			arg, err := c.readReg(pc, caller, r)
+			if err != nil {
+				return 0, err
+			}
+			switch prm.Kind {
+			case ParamScalar:
+				if arg.Type != ScalarValue {
+					return 0, c.fail(pc, HelperArg, "r%d: global function %s expects a scalar, got %s", r, fn.Name, arg.Type)
+				}
+			case ParamCtx:
+				if arg.Type != PtrCtx || arg.Off != 0 {
+					return 0, c.fail(pc, HelperArg, "r%d: global function %s expects ctx, got %s", r, fn.Name, arg.Type)
+				}
+			case ParamMem:
+				if prm.Nullable && isNullConst(*arg) {
+					continue
+				}
+				if err := c.memArg(pc, st, r, arg, int64(prm.Size), int64(prm.Size), false); err != nil {
+					return 0, err
+				}
+			}
+		}
+		c.clobberCallerSaved(caller)
+		caller.Regs[bpf.R0] = unknownReg()
+		return pc + 1, nil
+	}
+	if len(st.Frames) >= maxCallDepth {
+		return 0, c.fail(pc, StackSafety, "the call stack of %d frames is too deep", len(st.Frames)+1)
+	}
+	nf := &Frame{CallSite: pc, Func: fi}
+	for r := bpf.R1; r <= bpf.R5; r++ {
+		nf.Regs[r] = caller.Regs[r]
+	}
+	nf.Regs[bpf.R10] = Reg{Type: PtrStack, Frame: uint8(len(st.Frames))}
+	st.Frames = append(st.Frames, nf)
+	return fn.Start, nil
+}
