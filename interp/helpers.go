@@ -103,6 +103,9 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 			return 0, f
 		}
 		ret = m.lookup(mi, s, key)
+		if m.RecordLookups && ret == 0 && s.kind != mkArray {
+			m.lookups = append(m.lookups, lookupRec{mi, append([]byte(nil), key...)})
+		}
 	case hMapUpdate:
 		mi, s, f := m.mapArg(a1)
 		if f != FaultNone {

@@ -214,7 +214,10 @@ type Machine struct {
 
 	// Coverage turns on branch-edge recording into Output.Cover.
 	Coverage bool
-	cover    []bool
+	// RecordLookups keeps the keys of map lookups (for input generation).
+	RecordLookups bool
+	lookups       []lookupRec
+	cover         []bool
 }
 
 // NewMachine prepares a machine for p.
@@ -260,6 +263,7 @@ func (m *Machine) reset(in *Input) {
 	}
 	m.depth, m.maxDepth = 0, 0
 	m.calls = m.calls[:0]
+	m.lookups = m.lookups[:0]
 	m.callData = m.callData[:0]
 	m.scrUsed = 0
 	m.env = &in.Env
@@ -294,6 +298,12 @@ func (m *Machine) reset(in *Input) {
 	copy(m.pkt[m.meta:], in.Meta[:meta])
 	copy(m.pkt[m.data:], in.Packet[:plen])
 	m.setPacketWindow()
+	if m.prog.Type == ebpf.FlowDissector && plen >= 14 {
+		// struct bpf_flow_keys as the test run starts it: nhoff = thoff =
+		// ETH_HLEN, n_proto = the Ethernet type (network order)
+		m.aux[0], m.aux[2] = 14, 14
+		copy(m.aux[10:12], in.Packet[12:14])
+	}
 
 	for i := range m.maps {
 		var kv []KV
@@ -415,4 +425,9 @@ func (m *Machine) output(f Fault) Output {
 // isPerCPU reports map types whose value the program sees per CPU.
 func isPerCPU(t ebpf.MapType) bool {
 	return t == ebpf.PerCPUArray || t == ebpf.PerCPUHash || t == ebpf.LRUCPUHash
+}
+
+type lookupRec struct {
+	mapIdx int
+	key    []byte
 }

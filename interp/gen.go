@@ -1,0 +1,422 @@
+package interp
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// Packet shapes the generator builds.
+const (
+	PktIPv4TCP = iota
+	PktIPv4UDP
+	PktIPv4ICMP
+	PktIPv4Options
+	PktIPv4Fragment
+	PktVLANIPv4
+	PktIPv6TCP
+	PktIPv6UDP
+	PktIPv6ICMP
+	PktARP
+	PktTruncated
+	PktGarbage
+	PktDNS
+	numPktKinds
+)
+
+func put16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }
+
+// ipChecksum fills the IPv4 header checksum.
+func ipChecksum(h []byte) {
+	h[10], h[11] = 0, 0
+	var s uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	put16(h[10:], ^uint16(s))
+}
+
+var interestingPorts = []uint16{0, 1, 22, 53, 80, 443, 8080, 65535, 1024, 123}
+
+// GenPacket builds one packet of the given kind (PktIPv4TCP, ...) with
+// random addresses, ports, flags and payload.
+func GenPacket(rng *rand.Rand, kind int) []byte {
+	eth := make([]byte, 14, 128)
+	for i := 0; i < 12; i++ {
+		eth[i] = byte(rng.UintN(256))
+	}
+	switch rng.IntN(4) {
+	case 0:
+		copy(eth, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	case 1:
+		copy(eth, make([]byte, 6)) // the test-run device's address: PACKET_HOST
+	}
+	port := func() uint16 {
+		if rng.IntN(2) == 0 {
+			return interestingPorts[rng.IntN(len(interestingPorts))]
+		}
+		return uint16(rng.UintN(65536))
+	}
+	addr4 := func(b []byte) {
+		switch rng.IntN(4) {
+		case 0:
+			copy(b, []byte{10, 0, 0, byte(rng.IntN(4))})
+		case 1:
+			copy(b, []byte{192, 168, 1, byte(rng.IntN(4))})
+		default:
+			binary.BigEndian.PutUint32(b, rng.Uint32())
+		}
+	}
+	l4 := func(proto byte, n int) []byte {
+		switch proto {
+		case 6:
+			h := make([]byte, 20+n)
+			put16(h, port())
+			put16(h[2:], port())
+			binary.BigEndian.PutUint32(h[4:], rng.Uint32())
+			h[12] = 5 << 4
+			if rng.IntN(3) == 0 { // MSS option
+				h = append(h[:20], append([]byte{2, 4, 0x05, 0xb4}, h[20:]...)...)
+				h[12] = 6 << 4
+			}
+			h[13] = byte(rng.UintN(64))
+			put16(h[14:], uint16(rng.UintN(65536)))
+			return h
+		case 17:
+			h := make([]byte, 8+n)
+			put16(h, port())
+			put16(h[2:], port())
+			put16(h[4:], uint16(8+n))
+			return h
+		default:
+			h := make([]byte, 8+n)
+			h[0] = []byte{0, 8, 3, 11, 128, 129}[rng.IntN(6)]
+			return h
+		}
+	}
+	payload := rng.IntN(48)
+	ipv4 := func(proto byte, opts int) []byte {
+		h := make([]byte, 20+opts)
+		h[0] = 0x40 | byte(5+opts/4)
+		h[8] = byte(rng.UintN(256))
+		h[9] = proto
+		addr4(h[12:])
+		addr4(h[16:])
+		for i := 20; i < 20+opts; i++ {
+			h[i] = 1 // NOP options
+		}
+		body := l4(proto, payload)
+		put16(h[2:], uint16(len(h)+len(body)))
+		ipChecksum(h)
+		return append(h, body...)
+	}
+	ipv6 := func(proto byte) []byte {
+		h := make([]byte, 40)
+		h[0] = 0x60
+		h[6] = proto
+		h[7] = 64
+		for i := 8; i < 40; i++ {
+			h[i] = byte(rng.UintN(256))
+		}
+		body := l4(proto, payload)
+		put16(h[4:], uint16(len(body)))
+		return append(h, body...)
+	}
+	var p []byte
+	switch kind {
+	case PktIPv4TCP:
+		put16(eth[12:], 0x0800)
+		p = append(eth, ipv4(6, 0)...)
+	case PktIPv4UDP:
+		put16(eth[12:], 0x0800)
+		p = append(eth, ipv4(17, 0)...)
+	case PktIPv4ICMP:
+		put16(eth[12:], 0x0800)
+		p = append(eth, ipv4(1, 0)...)
+	case PktIPv4Options:
+		put16(eth[12:], 0x0800)
+		p = append(eth, ipv4([]byte{6, 17}[rng.IntN(2)], 4*(1+rng.IntN(10)))...)
+	case PktIPv4Fragment:
+		put16(eth[12:], 0x0800)
+		ip := ipv4(17, 0)
+		put16(ip[6:], 0x2000|uint16(rng.IntN(100)))
+		ipChecksum(ip[:20])
+		p = append(eth, ip...)
+	case PktVLANIPv4:
+		put16(eth[12:], 0x8100)
+		p = append(eth, 0, byte(rng.IntN(16)), 0x08, 0x00)
+		p = append(p, ipv4([]byte{6, 17}[rng.IntN(2)], 0)...)
+	case PktIPv6TCP:
+		put16(eth[12:], 0x86dd)
+		p = append(eth, ipv6(6)...)
+	case PktIPv6UDP:
+		put16(eth[12:], 0x86dd)
+		p = append(eth, ipv6(17)...)
+	case PktIPv6ICMP:
+		put16(eth[12:], 0x86dd)
+		p = append(eth, ipv6(58)...)
+	case PktARP:
+		put16(eth[12:], 0x0806)
+		p = append(eth, make([]byte, 28)...)
+	case PktTruncated:
+		q := GenPacket(rng, rng.IntN(PktARP))
+		p = q[:14+rng.IntN(len(q)-14)]
+	case PktDNS:
+		put16(eth[12:], 0x0800)
+		p = append(eth, ipv4(17, 0)...)
+		put16(p[14+20+2:], 53)
+	default:
+		p = make([]byte, 14+rng.IntN(100))
+		for i := range p {
+			p[i] = byte(rng.UintN(256))
+		}
+		if rng.IntN(2) == 0 {
+			put16(p[12:], []uint16{0x0800, 0x86dd, 0x8100}[rng.IntN(3)])
+		}
+	}
+	return p
+}
+
+// KernelCtx returns the context BPF_PROG_TEST_RUN gives a program of type
+// typ for packet pkt, with the fields the caller may set (mark, priority)
+// randomised. Nil for types without a packet-derived context.
+func KernelCtx(rng *rand.Rand, typ ebpf.ProgramType, pkt []byte) []byte {
+	switch typ {
+	case ebpf.SchedCLS, ebpf.SchedACT:
+		c := make([]byte, skbSize)
+		binary.NativeEndian.PutUint32(c[skbLen:], uint32(len(pkt)))
+		if len(pkt) >= 14 {
+			// skb->protocol is __be16: eth_type_trans's h_proto
+			copy(c[skbProtocol:], pkt[12:14])
+			switch {
+			case pkt[0]&1 != 0 && pkt[0] == 0xff:
+				binary.NativeEndian.PutUint32(c[skbPktType:], 1) // PACKET_BROADCAST
+			case pkt[0]&1 != 0:
+				binary.NativeEndian.PutUint32(c[skbPktType:], 2) // PACKET_MULTICAST
+			case string(pkt[:6]) != "\x00\x00\x00\x00\x00\x00":
+				binary.NativeEndian.PutUint32(c[skbPktType:], 3) // PACKET_OTHERHOST
+			}
+		}
+		binary.NativeEndian.PutUint32(c[skbIfindex:], 1)
+		if rng != nil {
+			binary.NativeEndian.PutUint32(c[skbMark:], uint32(RandValue(rng)))
+			binary.NativeEndian.PutUint32(c[skbPriority:], uint32(rng.IntN(8)))
+		}
+		return c
+	}
+	return nil
+}
+
+// Coverage returns how many branch edges (taken / not taken of each
+// conditional jump) the inputs cover, and how many there are.
+func Coverage(p *Program, inputs []*Input) (covered, total int) {
+	m := NewMachine(p, nil)
+	m.Coverage = true
+	seen := make([]bool, 2*len(p.code))
+	for _, in := range inputs {
+		out := m.Run(in)
+		for i, c := range out.Cover {
+			seen[i] = seen[i] || c
+		}
+	}
+	return countEdges(p, seen)
+}
+
+func countEdges(p *Program, seen []bool) (covered, total int) {
+	for pc, c := range p.code {
+		if c.op == opBadSlot || c.op.Info().Flags&bpf.FlagCondJump == 0 {
+			continue
+		}
+		total += 2
+		if seen[2*pc] {
+			covered++
+		}
+		if seen[2*pc+1] {
+			covered++
+		}
+	}
+	return covered, total
+}
+
+// SelectCoverage keeps the inputs of candidates that add branch coverage,
+// in order (greedy), and reports the coverage reached.
+func SelectCoverage(p *Program, candidates []*Input) (kept []*Input, covered, total int) {
+	m := NewMachine(p, nil)
+	m.Coverage = true
+	seen := make([]bool, 2*len(p.code))
+	for _, in := range candidates {
+		out := m.Run(in)
+		gain := false
+		for i, c := range out.Cover {
+			if c && !seen[i] {
+				seen[i], gain = true, true
+			}
+		}
+		if gain {
+			kept = append(kept, in)
+		}
+	}
+	covered, total = countEdges(p, seen)
+	return kept, covered, total
+}
+
+// GenInputs returns n inputs for p: packets of every shape (for packet
+// programs), contexts as the kernel's test run builds them, environments,
+// and map contents that hit and miss. Keys that make lookups hit are
+// harvested by running the program on the input first.
+func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
+	m := NewMachine(p, nil)
+	m.RecordLookups = true
+	layout := layoutFor(p.Type)
+	var out []*Input
+	for len(out) < n {
+		in := &Input{}
+		if layout.packet {
+			in.Packet = GenPacket(rng, len(out)%numPktKinds)
+			if p.Type == ebpf.SocketFilter && len(in.Packet) >= 14 {
+				in.Packet = in.Packet[14:] // the test run strips the Ethernet header
+			}
+			in.Ctx = KernelCtx(rng, p.Type, in.Packet)
+		} else {
+			in.Ctx = make([]byte, layout.size)
+			for i := 0; i+8 <= len(in.Ctx); i += 8 {
+				binary.NativeEndian.PutUint64(in.Ctx[i:], RandValue(rng))
+			}
+		}
+		in.Env = Env{Ktime: rng.Uint64() >> 1, KtimeStep: uint64(rng.IntN(1000)), Rand: rng.Uint64(), PidTgid: rng.Uint64(), UidGid: rng.Uint64()}
+		out = append(out, in)
+		if len(out) >= n || len(p.Maps) == 0 {
+			continue
+		}
+		// a variant whose maps hold the keys this input looked up
+		cur := in
+		for round := 0; round < 3 && len(out) < n; round++ {
+			m.Run(cur)
+			if len(m.lookups) == 0 {
+				break
+			}
+			v := *cur
+			v.Maps = make([][]KV, len(p.Maps))
+			for i := range p.Maps {
+				if i < len(cur.Maps) {
+					v.Maps[i] = cur.Maps[i]
+				}
+			}
+			for _, l := range m.lookups {
+				ms := &p.Maps[l.mapIdx]
+				val := make([]byte, ms.ValueSize)
+				for i := 0; i+8 <= len(val); i += 8 {
+					binary.NativeEndian.PutUint64(val[i:], RandValue(rng)>>uint(rng.IntN(2)*32))
+				}
+				if len(val)%8 != 0 {
+					for i := len(val) &^ 7; i < len(val); i++ {
+						val[i] = byte(rng.UintN(256))
+					}
+				}
+				v.Maps[l.mapIdx] = append(append([]KV(nil), v.Maps[l.mapIdx]...), KV{Key: l.key, Value: val})
+			}
+			out = append(out, &v)
+			cur = &v
+		}
+	}
+	return out
+}
+
+// mutate returns a copy of in with a few random changes to the packet,
+// context, map values or environment.
+func mutate(rng *rand.Rand, in *Input) *Input {
+	v := *in
+	switch k := rng.IntN(10); {
+	case k < 6 && len(in.Packet) > 0:
+		p := append([]byte(nil), in.Packet...)
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(len(p))
+			switch rng.IntN(4) {
+			case 0:
+				p[i] = byte(rng.UintN(256))
+			case 1:
+				p[i] ^= 1 << rng.IntN(8)
+			case 2:
+				x := RandValue(rng)
+				for j := 0; j < 4 && i+j < len(p); j++ {
+					p[i+j] = byte(x >> (8 * j))
+				}
+			default:
+				p[i] = []byte{0, 1, 2, 4, 5, 6, 17, 0x40, 0x45, 0x60, 0x80, 0xff}[rng.IntN(12)]
+			}
+		}
+		if rng.IntN(8) == 0 {
+			p = p[:14+rng.IntN(max(1, len(p)-13))]
+		}
+		v.Packet = p
+	case k < 8 && len(in.Ctx) > 0:
+		c := append([]byte(nil), in.Ctx...)
+		i := rng.IntN(len(c)) &^ 3
+		binary.NativeEndian.PutUint32(c[i:], uint32(RandValue(rng)))
+		v.Ctx = c
+	case k < 9 && len(in.Maps) > 0:
+		v.Maps = append([][]KV(nil), in.Maps...)
+		mi := rng.IntN(len(v.Maps))
+		if len(v.Maps[mi]) > 0 {
+			kvs := append([]KV(nil), v.Maps[mi]...)
+			e := rng.IntN(len(kvs))
+			val := append([]byte(nil), kvs[e].Value...)
+			if len(val) > 0 {
+				i := rng.IntN(len(val))
+				val[i] = byte(RandValue(rng))
+				if rng.IntN(2) == 0 {
+					clear(val)
+				}
+			}
+			kvs[e].Value = val
+			v.Maps[mi] = kvs
+		} else {
+			v.Maps[mi] = nil
+		}
+	default:
+		v.Env.Ktime = RandValue(rng)
+		v.Env.KtimeStep = RandValue(rng) >> uint(rng.IntN(64))
+		v.Env.Rand = rng.Uint64()
+	}
+	return &v
+}
+
+// GenCoverage generates inputs for p and grows them by coverage-guided
+// mutation for up to budget runs; it returns the inputs that each added
+// branch coverage and the coverage reached.
+func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered, total int) {
+	m := NewMachine(p, nil)
+	m.Coverage = true
+	seen := make([]bool, 2*len(p.code))
+	try := func(in *Input) bool {
+		out := m.Run(in)
+		gain := false
+		for i, c := range out.Cover {
+			if c && !seen[i] {
+				seen[i], gain = true, true
+			}
+		}
+		if gain {
+			kept = append(kept, in)
+		}
+		return gain
+	}
+	seeds := GenInputs(p, rng, min(budget/4, 400))
+	for _, in := range seeds {
+		try(in)
+	}
+	if len(kept) == 0 && len(seeds) > 0 {
+		kept = append(kept, seeds[0])
+	}
+	for n := len(seeds); n < budget && len(kept) > 0; n++ {
+		try(mutate(rng, kept[rng.IntN(len(kept))]))
+	}
+	covered, total = countEdges(p, seen)
+	return kept, covered, total
+}
