@@ -137,9 +137,10 @@ func TestDeletePreservesTargets(t *testing.T) {
 			if err != nil || len(insns) < 4 {
 				continue
 			}
+			oldSlot := SlotOffsets(insns)
 			var del []int
 			for k, in := range insns {
-				if !in.IsJump() && !in.IsExit() && !in.IsCall() && !s.ext[SlotOffsets(insns)[k]] && rng.IntN(4) == 0 {
+				if !in.IsJump() && !in.IsExit() && !in.IsCall() && !s.ext[oldSlot[k]] && rng.IntN(4) == 0 {
 					del = append(del, k)
 				}
 			}
@@ -151,8 +152,11 @@ func TestDeletePreservesTargets(t *testing.T) {
 			if err := Check(out); err != nil {
 				t.Errorf("%s:%s: rewritten program invalid: %v", path, s.name, err)
 			}
-			oldSlot, newSlot := SlotOffsets(insns), SlotOffsets(out)
-			newIndex := map[int]int{}
+			newSlot := SlotOffsets(out)
+			oldIndex, newIndex := map[int]int{}, map[int]int{}
+			for k := range insns {
+				oldIndex[oldSlot[k]] = k
+			}
 			for k := range out {
 				newIndex[newSlot[k]] = k
 			}
@@ -165,12 +169,7 @@ func TestDeletePreservesTargets(t *testing.T) {
 					continue
 				}
 				nt, _ := out[m[k]].JumpTarget(newSlot[m[k]])
-				oldTargetIdx := -1
-				for j := range insns {
-					if oldSlot[j] == ot {
-						oldTargetIdx = j
-					}
-				}
+				oldTargetIdx := oldIndex[ot]
 				if newIndex[nt] != m[oldTargetIdx] {
 					t.Fatalf("%s:%s: jump %d -> %d became %d -> %d, want -> %d", path, s.name, k, oldTargetIdx, m[k], newIndex[nt], m[oldTargetIdx])
 				}
