@@ -36,11 +36,18 @@
 //
 // DWARF is not remapped: its line programs, location and range lists encode
 // addresses with variable-length fields. When any section changes, every
-// .debug_* section and its relocation section is emptied (size 0; indices,
-// names and symbols stay, so nothing else moves). BTF and .BTF.ext stay and
-// remain exact, and they are what bpftool's linum, llvm-objdump -S on BTF and
-// the kernel use. An object written without rewrites is byte-identical to
-// its input.
+// .debug_* section and its relocation section is dropped: its header stays
+// (so no section or symbol index moves) but it becomes empty and unnamed.
+// Unnamed matters: llvm-objdump finds DWARF by section name and, when there
+// is none, prints source lines from .BTF.ext (checked with llvm-objdump-19
+// -S). BTF and .BTF.ext stay and remain exact; they are what the kernel,
+// bpftool's linum and llvm-objdump -S then use. An object written without
+// rewrites is byte-identical to its input.
+//
+// Other readers' entry points: Function.IsCodeRef and File.Callee resolve
+// bpf-to-bpf calls and callback references in both encodings (pc-relative
+// inside a section, or symbol + addend through a relocation; clang 14 and 19
+// use the first between .text functions, newer clang the second).
 //
 // Only 64-bit ELF with e_machine EM_BPF is accepted, in either byte order.
 // Errors on bad input are *Error values naming the file, section, program

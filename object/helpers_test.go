@@ -47,3 +47,14 @@ func allObjects(t testing.TB) []string {
 	objs = append(objs, ciliumObjects(t, "-el.elf")...)
 	return append(objs, ciliumObjects(t, "-eb.elf")...)
 }
+
+// objName names a subtest after an object: testdata/x.o, v3/x.o, cilium/x.elf.
+func objName(path string) string {
+	if strings.HasPrefix(path, "../corpus/build/") {
+		return strings.TrimPrefix(path, "../corpus/build/")
+	}
+	if strings.HasSuffix(path, ".elf") {
+		return "cilium/" + filepath.Base(path)
+	}
+	return path
+}

@@ -142,6 +142,8 @@ type Reloc struct {
 	SymBind    elf.SymBind
 	SymSection string // "" for undefined (extern) symbols
 	SymValue   uint64
+
+	symShndx int // section index of the symbol, 0 if undefined
 }
 
 // Programs returns the entry programs in ELF order.
@@ -573,6 +575,7 @@ func (f *File) checkReloc(rs, tgt *Section, e relEntry) error {
 	case int(sym.Shndx) < len(f.Sections):
 		ss := f.Sections[sym.Shndx]
 		r.SymSection = ss.Name
+		r.symShndx = ss.Index
 		switch {
 		case ss.Exec() && in.Code == callCode:
 			r.Kind = RelocSubprog
@@ -611,4 +614,67 @@ func (f *File) loadSpec() {
 			fn.Type = ps.Type
 		}
 	}
+}
+
+// IsCodeRef reports whether instruction k refers to a BPF function: a
+// bpf-to-bpf call (src=1, not relocated against an extern), or an ld_imm64 that is a pseudo-func load (src=4)
+// or relocated against code (clang emits callbacks as src=0 with a
+// relocation; libbpf sets src=4 when it resolves them).
+func (fn *Function) IsCodeRef(k int) bool {
+	in := fn.Insns[k]
+	switch {
+	case in.Code == callCode && in.Src == 1:
+		// clang emits kfunc calls as src=1 too, relocated against an
+		// undefined symbol.
+		r, ok := fn.Reloc(k)
+		return !ok || r.Kind == RelocSubprog
+	case in.IsLdImm64() && in.Src == 4:
+		return true
+	case in.IsLdImm64():
+		r, ok := fn.Reloc(k)
+		return ok && r.Kind == RelocFuncAddr
+	}
+	return false
+}
+
+// Callee resolves instruction k of fn, a bpf-to-bpf call (call with src=1)
+// or a pseudo-func ld_imm64 (src=4), to the function it refers to and the
+// instruction index inside it (0 for a call of the function's start). Both
+// encodings are handled: pc-relative without relocation (calls inside a
+// section) and symbol + addend with a relocation.
+func (f *File) Callee(fn *Function, k int) (*Function, int, error) {
+	if k < 0 || k >= len(fn.Insns) {
+		return nil, 0, f.errf(fn.Section, fn.Name, -1, "no instruction %d", k)
+	}
+	in := fn.Insns[k]
+	slot := fn.Offset + fn.offs[k]
+	call := in.Code == callCode && in.Src == 1
+	if !fn.IsCodeRef(k) {
+		return nil, 0, f.errf(fn.Section, fn.Name, slot, "not a bpf-to-bpf call or function reference")
+	}
+	sec, target := fn.SectionIndex, slot+int(in.Imm)+1
+	if r, ok := fn.Reloc(k); ok {
+		if r.symShndx == 0 || !f.Sections[r.symShndx].Exec() {
+			return nil, 0, f.errf(fn.Section, fn.Name, slot, "refers to %s, which is not code", r.Symbol)
+		}
+		sec = r.symShndx
+		if call {
+			target = int(r.SymValue/bpf.InsnSize) + int(in.Imm) + 1
+		} else {
+			b := int64(r.SymValue) + int64(in.Imm)
+			if b%bpf.InsnSize != 0 {
+				return nil, 0, f.errf(fn.Section, fn.Name, slot, "refers to %s%+d, not an instruction boundary", r.Symbol, in.Imm)
+			}
+			target = int(b / bpf.InsnSize)
+		}
+	}
+	callee := f.functionAt(sec, target)
+	if callee == nil {
+		return nil, 0, f.errf(fn.Section, fn.Name, slot, "refers to slot %d of %s, which is in no function", target, f.Sections[sec].Name)
+	}
+	ck := callee.InsnAtSlot(target - callee.Offset)
+	if ck < 0 {
+		return nil, 0, f.errf(fn.Section, fn.Name, slot, "refers to the second slot of an ld_imm64 in %s", callee.Name)
+	}
+	return callee, ck, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -196,5 +197,62 @@ func TestOpenMissing(t *testing.T) {
 	var oe *Error
 	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "does-not-exist.o") {
 		t.Fatalf("Open of a missing file: %v", err)
+	}
+}
+
+// callees lists, per function, what its bpf-to-bpf calls and function
+// references resolve to, in instruction order.
+func callees(t *testing.T, f *File) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, fn := range f.Functions {
+		var names []string
+		for k := range fn.Insns {
+			if !fn.IsCodeRef(k) {
+				continue
+			}
+			c, ck, err := f.Callee(fn, k)
+			if err != nil {
+				t.Fatalf("Callee: %v", err)
+			}
+			name := c.Name
+			if ck != 0 {
+				name += "+" + strconv.Itoa(ck)
+			}
+			names = append(names, name)
+		}
+		out[fn.Name] = strings.Join(names, " ")
+	}
+	return out
+}
+
+func TestCallee(t *testing.T) {
+	want := map[string]string{
+		"xdp_main":     "looped global_check",
+		"xdp_second":   "bump",
+		"tc_main":      "bump looped",
+		"sock_main":    "global_check",
+		"global_check": "bump",
+		"bump":         "mix",
+		"looped":       "loop_cb",
+		"loop_cb":      "mix",
+		"mix":          "",
+	}
+	for _, path := range []string{"testdata/fixture-clang14.o", "testdata/fixture-clang19-v4.o"} {
+		t.Run(path, func(t *testing.T) {
+			f, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := callees(t, f)
+			for fn, w := range want {
+				if got[fn] != w {
+					t.Errorf("%s calls %q, want %q", fn, got[fn], w)
+				}
+			}
+			if _, _, err := f.Callee(f.Function("mix"), 0); err == nil || !strings.Contains(err.Error(), "not a bpf-to-bpf call") {
+				t.Errorf("Callee of a non-call: %v", err)
+			}
+		})
 	}
 }

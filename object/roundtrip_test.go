@@ -3,7 +3,6 @@ package object
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,7 +10,7 @@ import (
 // for every object we can find.
 func TestRoundTrip(t *testing.T) {
 	for _, path := range allObjects(t) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
+		t.Run(objName(path), func(t *testing.T) {
 			f, err := Open(path)
 			if err != nil {
 				t.Fatalf("Open: %v", err)

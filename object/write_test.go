@@ -26,7 +26,7 @@ var movR1R1 = bpf.Insn{Code: 0xbf, Dst: bpf.R1, Src: bpf.R1}
 func TestInsertDeleteIdentity(t *testing.T) {
 	objs := append(fixtures(t), corpusObjects()...)
 	for _, path := range objs {
-		t.Run(strings.TrimPrefix(path, "../corpus/build/"), func(t *testing.T) {
+		t.Run(objName(path), func(t *testing.T) {
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -115,7 +115,7 @@ func refs(spec *ebpf.CollectionSpec) map[string][]string {
 // one) and checks the output with every reader we have.
 func TestDeleteDead(t *testing.T) {
 	for _, path := range append(fixtures(t), corpusObjects()...) {
-		t.Run(strings.TrimPrefix(path, "../corpus/build/"), func(t *testing.T) {
+		t.Run(objName(path), func(t *testing.T) {
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -137,8 +137,12 @@ func TestDeleteDead(t *testing.T) {
 // cross-function reference is re-encoded, and the kernel must still load the
 // result with the same source lines.
 func TestInsertNop(t *testing.T) {
-	for _, path := range append(fixtures(t), corpusObjects()...) {
-		t.Run(strings.TrimPrefix(path, "../corpus/build/"), func(t *testing.T) {
+	objs := fixtures(t)
+	if !testing.Short() {
+		objs = append(objs, corpusObjects()...)
+	}
+	for _, path := range objs {
+		t.Run(objName(path), func(t *testing.T) {
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -203,6 +207,14 @@ func checkRewrite(t *testing.T, path string, f *File, rws map[string]Rewrite, ma
 			if ra.Symbol != rb.Symbol || ra.Kind != rb.Kind || rb.Insn != rw.OldToNew[ra.Insn] {
 				t.Errorf("%s: relocation %d: %+v, want %+v at insn %d", name, j, rb, ra, rw.OldToNew[ra.Insn])
 			}
+		}
+	}
+
+	// Every bpf-to-bpf call and function reference reaches the same function.
+	ca, cb := callees(t, f), callees(t, g)
+	for name, c := range ca {
+		if cb[name] != c {
+			t.Errorf("%s: calls %q after the rewrite, %q before", name, cb[name], c)
 		}
 	}
 
