@@ -11,7 +11,7 @@ type Error struct {
 	File    string
 	Section string // "" if not about one section
 	Program string // function name, "" if not about one function
-	Insn    int    // instruction index within Program (or slot within Section if Program is ""), -1 if none
+	Insn    int    // slot index within Section, as llvm-objdump -d numbers it; -1 if none
 	Msg     string
 }
 

@@ -24,7 +24,7 @@ var movR1R1 = bpf.Insn{Code: 0xbf, Dst: bpf.R1, Src: bpf.R1}
 // Every offset-dependent structure (relocations, symbols, calls, .BTF.ext,
 // layout) goes through the remapping twice.
 func TestInsertDeleteIdentity(t *testing.T) {
-	objs := append(fixtures(t), corpusObjects()...)
+	objs := allObjects(t)
 	for _, path := range objs {
 		t.Run(objName(path), func(t *testing.T) {
 			f, err := Open(path)
