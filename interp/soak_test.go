@@ -11,7 +11,7 @@ import (
 func TestSoakDiffRandom(t *testing.T) {
 	start := time.Now()
 	n := 0
-	for seed := uint64(100); n < 120_000; seed++ {
+	for seed := uint64(100); n < 300_000; seed++ {
 		n += diffRandom(t, seed, 500, 40)
 		if t.Failed() {
 			break
