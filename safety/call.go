@@ -34,7 +34,7 @@ func (c *checker) memArg(pc int, st *State, r bpf.Reg, arg *Reg, minSize, size i
 		}
 		for o := lo; o < hi; o++ {
 			s, b := byteAt(sf, o)
-			if s.B[b] == StackInvalid {
+			if s.B[b] == StackInvalid && c.opts.Unprivileged {
 				return c.fail(pc, Uninit, "r%d: invalid indirect read from stack: byte fp%d (off %d+%d, size %d) is uninitialised", r, o, lo, o-lo, size)
 			}
 		}
@@ -75,6 +75,7 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 	var allocSize int32
 	var release uint32
 	var callback *Reg
+	var key Reg // the key of a map lookup when it is a known constant
 	var cbCtx Reg
 	for k, ak := range proto.Args {
 		r := bpf.R1 + bpf.Reg(k)
@@ -107,6 +108,14 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 			}
 			if err := c.memArg(pc, st, r, arg, size, size, false); err != nil {
 				return 0, err
+			}
+			if ak == ArgMapKey && arg.Type == PtrStack && arg.V.IsConst() && size <= 8 && size > 0 {
+				lo := int64(arg.Off) + int64(arg.V.T.Value)
+				saved := c.diag
+				if v, err := c.stackRead(pc, st.Frames[arg.Frame], lo, int32(size), r); err == nil {
+					key = v
+				}
+				c.diag = saved
 			}
 		case ArgMem, ArgMemOrNull, ArgUninitMem:
 			if ak == ArgMemOrNull && isNullConst(*arg) {
@@ -223,7 +232,7 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 	case RetVoid:
 		f.Regs[bpf.R0] = scalarReg(Const(0))
 	case RetMapValueOrNull:
-		f.Regs[bpf.R0] = Reg{Type: PtrMapValue, Map: m, Null: true, ID: c.newID(), V: Const(0)}
+		f.Regs[bpf.R0] = Reg{Type: PtrMapValue, Map: m, Null: !constArrayKey(m, key), ID: c.newID(), V: Const(0)}
 	case RetMemOrNull:
 		ref := c.newID()
 		st.Refs = append(st.Refs, ref)
@@ -265,3 +274,12 @@ func (c *checker) kfuncCall(pc int, st *State) error {
 }
 
 var _ = ebpf.Array
+
+// constArrayKey: a lookup in an array map with a constant in-range key
+// cannot fail, and the kernel (6.14+) returns a non-NULL map value.
+func constArrayKey(m *Map, key Reg) bool {
+	if m == nil || (m.Type != ebpf.Array && m.Type != ebpf.PerCPUArray) {
+		return false
+	}
+	return key.Type == ScalarValue && key.V.IsConst() && key.V.T.Value < uint64(m.MaxEntries)
+}

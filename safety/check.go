@@ -18,6 +18,11 @@ type Options struct {
 	// Summaries records, per instruction, the join of every state that
 	// reached it (Result.Before) and left it (Result.After).
 	Summaries bool
+	// Unprivileged checks as the kernel does for a loader without
+	// CAP_PERFMON: uninitialised stack bytes may not be read and pointers
+	// may not leak into memory. The default matches a root loader, as in
+	// k2opt's kernel oracle.
+	Unprivileged bool
 	// Trace, when set, is called before each processed instruction (a
 	// debugging aid, like the kernel's log level 2).
 	Trace func(pc int, st *State)
@@ -46,6 +51,9 @@ func (r *Result) Err() error {
 	}
 	return r.Diag
 }
+
+// maxCompare bounds the checkpoints compared per visit.
+const maxCompare = 512
 
 // maxCallDepth is MAX_CALL_FRAMES.
 const maxCallDepth = 8
@@ -182,6 +190,27 @@ func (c *checker) setup() error {
 			c.prune[i] = true
 		}
 	}
+	// check_cfg: every instruction must be reachable from its function's start.
+	seen := make([]bool, n)
+	for _, fn := range p.Funcs {
+		stack := []int{fn.Start}
+		seen[fn.Start] = true
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, s := range c.succ[i] {
+				if !seen[s] {
+					seen[s] = true
+					stack = append(stack, s)
+				}
+			}
+		}
+	}
+	for i := range seen {
+		if !seen[i] {
+			return c.fail(i, Malformed, "unreachable insn %d", c.slot[i])
+		}
+	}
 	c.live = liveIn(p, c.succ)
 	c.visited = make([][]*checkpoint, n)
 	if c.opts.Summaries {
@@ -262,9 +291,6 @@ func (c *checker) endPath() {
 
 // fork queues another path from pc with state st.
 func (c *checker) fork(pc int, st *State) {
-	if debugFork {
-		fmt.Printf("FORK -> %d: %s\n", pc, st)
-	}
 	if c.cp != nil {
 		c.cp.branches++
 	}
@@ -315,7 +341,14 @@ func (c *checker) path(pc int, st *State) error {
 func (c *checker) visit(pc int, st *State) (bool, error) {
 	in := c.p.Insns[pc]
 	loopHead := in.Op() == bpf.OpMayGoto || (in.Op() == bpf.OpCall && in.Imm == 181)
-	for _, cp := range c.visited[pc] {
+	list := c.visited[pc]
+	if len(list) > maxCompare {
+		// Comparing against every old state is quadratic on long unrolled
+		// loops; the newest ones are the likely matches. Fewer comparisons
+		// only means less pruning, never a wrong verdict.
+		list = list[len(list)-maxCompare:]
+	}
+	for _, cp := range list {
 		if !sameCallsites(cp.st, st) {
 			continue
 		}
@@ -622,4 +655,3 @@ func summarize(s *Summary, st *State) *Summary {
 
 var _ = math.MaxInt64
 var _ ebpf.ProgramType
-var debugFork = false

@@ -29,8 +29,6 @@ func TestDebugTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	debugFork = true
-	defer func() { debugFork = false }()
 	res := Verify(p, &Options{Trace: func(pc int, st *State) {
 		fmt.Printf("%d: %v ; %s\n", pc, p.Insns[pc].String(), st)
 	}})

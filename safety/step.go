@@ -170,6 +170,10 @@ func (c *checker) ptrALU(pc int, in bpf.Insn, info *bpf.OpInfo, dst *Reg, src Re
 		return nil
 	}
 	if info.Width == 32 {
+		if k == bpf.KindSub && !c.opts.Unprivileged {
+			*dst = scalarReg(URange(0, math.MaxUint32))
+			return nil
+		}
 		return c.fail(pc, PointerMath, "r%d 32-bit pointer arithmetic prohibited", in.Dst)
 	}
 	if dst.Type.IsPtr() && src.Type.IsPtr() {
@@ -425,7 +429,10 @@ func (c *checker) stackRead(pc int, f *Frame, lo int64, size int32, reg bpf.Reg)
 		s, b := byteAt(f, o)
 		switch s.B[b] {
 		case StackInvalid:
-			return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte fp%d is uninitialised", lo, o-lo, size, o)
+			if c.opts.Unprivileged {
+				return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte fp%d is uninitialised", lo, o-lo, size, o)
+			}
+			zero = false // a root loader may read uninitialised stack (allow_uninit_stack)
 		case StackMisc:
 			zero = false
 		case StackSpill:
@@ -492,7 +499,7 @@ func (c *checker) load(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
 		} else {
 			for o := lo; o < hi; o++ {
 				s, b := byteAt(sf, o)
-				if s.B[b] == StackInvalid {
+				if s.B[b] == StackInvalid && c.opts.Unprivileged {
 					return c.fail(pc, Uninit, "invalid variable-offset read from stack: byte fp%d may be uninitialised", o)
 				}
 			}
@@ -546,9 +553,7 @@ func (c *checker) store(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error 
 			return nil
 		}
 		if v.Type != ScalarValue && (a.size != 8 || lo%8 != 0) {
-			// A partial pointer spill is plain data afterwards.
-			stackWrite(sf, lo, a.size, nil)
-			return nil
+			return c.fail(pc, StackSafety, "invalid size of register spill: %d-byte store of a %s", a.size, v.Type)
 		}
 		if v.Type == ScalarValue && a.size < 8 {
 			v.V = Trunc(v.V, int(a.size))
@@ -577,7 +582,7 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 	if err != nil {
 		return err
 	}
-	if src.Type != ScalarValue {
+	if src.Type != ScalarValue && c.opts.Unprivileged {
 		return c.fail(pc, PointerMath, "r%d leaks addr into mem (atomic operand must be a scalar)", in.Src)
 	}
 	if info.Atomic == bpf.AtomicCmpxchg {
@@ -909,7 +914,7 @@ func (c *checker) exit(pc int, st *State) (int, error) {
 		}
 		return -1, nil
 	}
-	if r0.Type != ScalarValue {
+	if r0.Type != ScalarValue && (c.pi.retCheck || c.opts.Unprivileged) {
 		return 0, c.fail(pc, ReturnValue, "at program exit r0 is not a known value (%s)", r0.Type)
 	}
 	if c.pi.retCheck && (r0.V.Smin < c.pi.retLo || r0.V.Smax > c.pi.retHi) {
