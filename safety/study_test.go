@@ -106,7 +106,7 @@ type studyCase struct {
 }
 
 type studyResult struct {
-	variants, skipped int
+	variants, skipped       int
 	bothAccept, bothReject  int
 	falseAccept, falseRejct int
 	byProp                  map[Property]int // our rejection reasons on false rejects
