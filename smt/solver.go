@@ -229,19 +229,10 @@ func (s *Solver) Check(ctx context.Context) (Result, error) {
 		defer stop()
 	}
 
-	c.imu.Lock()
-	c.checking = true
-	c.imu.Unlock()
-	var code C.int
-	r := C.k_check(c.z, s.z, &code)
-	c.imu.Lock()
-	c.checking = false
-	interrupted := c.interrupted
-	c.interrupted = false
-	c.imu.Unlock()
-	if interrupted {
-		c.clearCancel()
-	}
+	c.beginCheck()
+	rc := C.k_check(c.z, s.z)
+	interrupted := c.endCheck()
+	code, r := rc>>8, C.Z3_lbool(rc&0xff-1)
 
 	if code != 0 {
 		c.z3Error("check", code)
@@ -262,11 +253,32 @@ func (s *Solver) Check(ctx context.Context) (Result, error) {
 	return s.last, nil
 }
 
+// beginCheck lets Interrupt reach Z3 from now on.
+func (c *Context) beginCheck() {
+	c.imu.Lock()
+	c.checking = true
+	c.imu.Unlock()
+}
+
+// endCheck stops Interrupt from reaching Z3 and, if an interrupt was
+// delivered (possibly just after Z3 returned), clears its cancel flag.
+func (c *Context) endCheck() (interrupted bool) {
+	c.imu.Lock()
+	c.checking = false
+	interrupted = c.interrupted
+	c.interrupted = false
+	c.imu.Unlock()
+	if interrupted {
+		c.clearCancel()
+	}
+	return interrupted
+}
+
 // clearCancel resets the cancel flag Z3_interrupt leaves on the context:
 // Z3 4.8.12 keeps it raised after the interrupted call returns and then
 // silently drops the next assertions. The SMT core clears the flag when a
 // check starts, so checking an empty solver clears it (measured; see
-// TestInterruptLeavesContextUsable).
+// TestInterrupt/late_interrupt).
 func (c *Context) clearCancel() {
 	if c.drain == nil {
 		c.drain = C.k_new_solver(c.z)
@@ -275,8 +287,7 @@ func (c *Context) clearCancel() {
 			return
 		}
 	}
-	var code C.int
-	C.k_check(c.z, c.drain, &code)
+	C.k_check(c.z, c.drain)
 }
 
 // ReasonUnknown is Z3's explanation of the last Unknown result.
@@ -336,11 +347,8 @@ func (m Model) Eval(t Term) (v uint64, ok bool) {
 	if a == nil {
 		return 0, false
 	}
-	var out C.uint64_t
-	if C.k_eval(c.z, m.s.model, a, &out) == 0 {
-		return 0, false
-	}
-	return uint64(out), true
+	r := C.k_eval(c.z, m.s.model, a)
+	return uint64(r.v), r.ok != 0
 }
 
 // EvalBool evaluates a Boolean term (see Eval).

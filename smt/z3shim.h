@@ -252,10 +252,12 @@ static int k_set_timeout(Z3_context c, Z3_solver s, unsigned ms) {
 	return e;
 }
 
-static int k_check(Z3_context c, Z3_solver s, int *err) {
+// k_check returns the Z3_lbool in the low byte (biased by 1 to be
+// non-negative) and the error code above it, so the Go side passes no
+// pointer (a pointer argument would escape to the heap on every check).
+static int k_check(Z3_context c, Z3_solver s) {
 	Z3_lbool r = Z3_solver_check(c, s);
-	*err = (int)Z3_get_error_code(c);
-	return (int)r;
+	return ((int)Z3_get_error_code(c) << 8) | (int)(r + 1);
 }
 
 static Z3_model k_get_model(Z3_context c, Z3_solver s) {
@@ -265,20 +267,26 @@ static Z3_model k_get_model(Z3_context c, Z3_solver s) {
 }
 
 // k_eval evaluates a under m with model completion. Bit-vector numerals of
-// width <= 64 and Boolean values are returned in *out (true = 1); the result
-// AST is released before returning. Returns 1 on success, 0 otherwise.
-static int k_eval(Z3_context c, Z3_model m, Z3_ast a, uint64_t *out) {
+// width <= 64 and Boolean values (true = 1) come back in v with ok = 1; the
+// result AST is released before returning. Returned by value so that the
+// Go side passes no pointer.
+typedef struct {
+	uint64_t v;
+	int ok;
+} k_value;
+
+static k_value k_eval(Z3_context c, Z3_model m, Z3_ast a) {
+	k_value res = {0, 0};
 	Z3_ast v = NULL;
-	if (!Z3_model_eval(c, m, a, true, &v) || !v) return 0;
+	if (!Z3_model_eval(c, m, a, true, &v) || !v) return res;
 	Z3_inc_ref(c, v);
-	int ok = 0;
 	Z3_sort s = Z3_get_sort(c, v);
 	Z3_sort_kind k = s ? Z3_get_sort_kind(c, s) : Z3_UNKNOWN_SORT;
 	if (k == Z3_BV_SORT && Z3_get_bv_sort_size(c, s) <= 64 && Z3_is_numeral_ast(c, v)) {
 		uint64_t u = 0;
 		if (Z3_get_numeral_uint64(c, v, &u)) {
-			*out = u;
-			ok = 1;
+			res.v = u;
+			res.ok = 1;
 		} else {
 			// Fallback through the decimal string, as some numerals
 			// refuse the direct conversion.
@@ -287,20 +295,20 @@ static int k_eval(Z3_context c, Z3_model m, Z3_ast a, uint64_t *out) {
 				char *end = NULL;
 				unsigned long long x = strtoull(str, &end, 10);
 				if (end && *end == 0) {
-					*out = (uint64_t)x;
-					ok = 1;
+					res.v = (uint64_t)x;
+					res.ok = 1;
 				}
 			}
 		}
 	} else if (k == Z3_BOOL_SORT) {
 		switch (Z3_get_bool_value(c, v)) {
-		case Z3_L_TRUE: *out = 1; ok = 1; break;
-		case Z3_L_FALSE: *out = 0; ok = 1; break;
+		case Z3_L_TRUE: res.v = 1; res.ok = 1; break;
+		case Z3_L_FALSE: res.v = 0; res.ok = 1; break;
 		default: break;
 		}
 	}
 	Z3_dec_ref(c, v);
-	return ok;
+	return res;
 }
 
 #endif
