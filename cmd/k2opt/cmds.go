@@ -9,6 +9,7 @@ import (
 
 	"github.com/k2opt/k2opt/bpf"
 	"github.com/k2opt/k2opt/object"
+	"github.com/k2opt/k2opt/safety"
 	"github.com/k2opt/k2opt/safety/kernel"
 )
 
@@ -106,6 +107,7 @@ func hexBytes(in bpf.Insn, f *object.File) string {
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	prog := fs.String("prog", "", "verify only program `NAME`")
+	mode := fs.String("verify", "auto", "`MODE`: auto (ours and the kernel's when it may load BPF), kernel, static (ours only)")
 	verbose := fs.Bool("v", false, "print the verifier log tail of every program")
 	help := fs.Bool("h", false, "show help")
 	pos, err := parseInterspersed(fs, args)
@@ -113,53 +115,98 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *help {
-		fmt.Fprint(stdout, "usage: k2opt verify IN.o [--prog NAME] [-v]\n"+flagHelp(fs))
+		fmt.Fprint(stdout, "usage: k2opt verify IN.o [--prog NAME] [--verify auto|kernel|static] [-v]\n"+flagHelp(fs))
 		return nil
 	}
 	if len(pos) != 1 {
 		return usageErr("verify: want exactly one object file, got %d arguments", len(pos))
 	}
+	if *mode != "auto" && *mode != "kernel" && *mode != "static" {
+		return usageErr("verify: --verify must be auto, kernel or static, not %q", *mode)
+	}
 	f, err := openObject(pos[0])
 	if err != nil {
 		return err
 	}
-	if _, err := selectFunctions(f, *prog, false); err != nil {
+	progs, err := selectFunctions(f, *prog, false)
+	if err != nil {
 		return err
 	}
-	if err := kernel.Available(); err != nil {
-		return &exitError{code: exitUsage, msg: fmt.Sprintf("verify %s: kernel verifier unavailable: %v", pos[0], err)}
+	useKernel := *mode != "static"
+	if kerr := kernel.Available(); kerr != nil && useKernel {
+		if *mode == "kernel" {
+			return &exitError{code: exitUsage, msg: fmt.Sprintf("verify %s: kernel verifier unavailable: %v", pos[0], kerr)}
+		}
+		fmt.Fprintf(stderr, "k2opt: kernel verifier unavailable (%v); static verdicts only\n", kerr)
+		useKernel = false
 	}
-	verdicts, err := kernel.Verify(f.Raw(), nil)
-	if err != nil {
-		return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: %v", pos[0], err)}
+	kv := map[string]kernel.Verdict{}
+	if useKernel {
+		verdicts, err := kernel.Verify(f.Raw(), nil)
+		if err != nil {
+			return &exitError{code: exitUsage, msg: fmt.Sprintf("%s: %v", pos[0], err)}
+		}
+		for _, v := range verdicts {
+			kv[v.Program] = v
+		}
 	}
 	bad := 0
-	fmt.Fprintf(stdout, "%-28s %-24s %-10s %9s  %s\n", "PROGRAM", "SECTION", "KERNEL", "PROCESSED", "")
-	for _, v := range verdicts {
-		if *prog != "" && v.Program != *prog {
-			continue
+	fmt.Fprintf(stdout, "%-24s %-20s %-9s %9s  %-10s %9s  %s\n", "PROGRAM", "SECTION", "K2OPT", "EST.PROC", "KERNEL", "PROCESSED", "")
+	for _, fn := range progs {
+		ours, est, oursNote := "-", "-", ""
+		if *mode != "kernel" {
+			ours, est, oursNote = staticVerdict(f, fn.Name)
 		}
-		processed := "-"
-		if v.Processed >= 0 {
-			processed = fmt.Sprint(v.Processed)
+		kst, kproc, note := "-", "-", ""
+		if v, ok := kv[fn.Name]; ok {
+			kst = v.Status.String()
+			if v.Processed >= 0 {
+				kproc = fmt.Sprint(v.Processed)
+			}
+			switch v.Status {
+			case kernel.Rejected, kernel.Failed:
+				bad++
+				note = firstLine(v.Err)
+			case kernel.NotStandalone:
+				note = firstLine(v.Err)
+			}
+		} else if useKernel {
+			kst = "absent"
 		}
-		note := ""
-		switch v.Status {
-		case kernel.Rejected, kernel.Failed:
+		if oursNote != "" {
+			if note != "" {
+				note += "; "
+			}
+			note += "k2opt: " + oursNote
+		}
+		if !useKernel && ours == "rejected" {
 			bad++
-			note = firstLine(v.Err)
-		case kernel.NotStandalone:
-			note = firstLine(v.Err)
 		}
-		fmt.Fprintf(stdout, "%-28s %-24s %-10s %9s  %s\n", v.Program, v.Section, v.Status, processed, note)
-		if *verbose && v.Log != "" {
+		fmt.Fprintf(stdout, "%-24s %-20s %-9s %9s  %-10s %9s  %s\n", fn.Name, fn.Section, ours, est, kst, kproc, note)
+		if v, ok := kv[fn.Name]; ok && *verbose && v.Log != "" {
 			fmt.Fprintln(stdout, indent(v.Log))
 		}
 	}
 	if bad > 0 {
-		return problem("%s: %d program(s) not accepted by the kernel verifier", pos[0], bad)
+		return problem("%s: %d program(s) not accepted by the verifier", pos[0], bad)
 	}
 	return nil
+}
+
+// staticVerdict runs k2opt's own verifier-like checker on one program.
+func staticVerdict(f *object.File, name string) (verdict, processed, note string) {
+	p, err := safety.FromObject(f, name, nil)
+	if err != nil {
+		return "error", "-", firstLine(err)
+	}
+	res := safety.Verify(p, nil)
+	if res.Accepted {
+		return "accepted", fmt.Sprint(res.Processed), ""
+	}
+	if res.Diag != nil {
+		return "rejected", fmt.Sprint(res.Processed), firstLine(res.Diag)
+	}
+	return "rejected", fmt.Sprint(res.Processed), ""
 }
 
 func firstLine(err error) string {
