@@ -49,6 +49,16 @@
 // whose terms are still asserted is safe. A Model belongs to its Solver and
 // is released by the next Check, Reset or Close.
 //
+// # Costs (measured here, 2 shared cores, go test -bench . -benchmem ./smt)
+//
+// A trivial Unsat query on a long-lived solver (Scope, Push, Assert, Check,
+// Pop, Release) takes 6-17 µs and allocates nothing in Go; a typical
+// satisfiable 64-bit window query with a model read 0.7-1.6 ms; a fresh
+// solver per query ~100-200 µs; a node ~200-370 ns, which is Z3's own
+// mk_* cost (the same chain written in C costs the same). Bit-blasted
+// multiplier/divider identities are the expensive case for every Z3
+// solver: 8-bit sdiv/srem takes ~1 s, 16-bit over a minute.
+//
 // # Errors
 //
 // The context's Z3 error handler records the error and returns, so Z3

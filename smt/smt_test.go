@@ -372,3 +372,41 @@ func TestWidthAndString(t *testing.T) {
 		t.Errorf("two fresh constants print alike: %q", c.String(a))
 	}
 }
+
+func TestNumeralAndID(t *testing.T) {
+	c, _ := newCS(t)
+	x := c.BVConst("x", 32)
+	tests := []struct {
+		name string
+		term Term
+		val  uint64
+		ok   bool
+	}{
+		{"numeral", c.BV(0xdeadbeef, 32), 0xdeadbeef, true},
+		{"folded", c.Simplify(c.Mul(c.BV(6, 64), c.BV(7, 64))), 42, true},
+		{"folded bool", c.Simplify(c.Eq(c.Add(x, c.BV(1, 32)), c.Add(c.BV(1, 32), x))), 1, true},
+		{"false", c.False(), 0, true},
+		{"variable", x, 0, false},
+		{"not folded", c.Add(x, c.BV(1, 32)), 0, false},
+		{"too wide", c.BV(1, 65), 0, false},
+		{"invalid", Term{}, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, ok := c.Numeral(tc.term)
+			if v != tc.val || ok != tc.ok {
+				t.Errorf("Numeral = %#x, %v; want %#x, %v", v, ok, tc.val, tc.ok)
+			}
+		})
+	}
+	a, b := c.Add(x, c.BV(1, 32)), c.Add(x, c.BV(1, 32))
+	if a == b || c.ID(a) != c.ID(b) || c.ID(a) < 0 {
+		t.Errorf("two builds of x+1: Terms equal = %v, IDs %d, %d; want distinct Terms, same ID", a == b, c.ID(a), c.ID(b))
+	}
+	if c.ID(a) == c.ID(c.Add(c.BV(1, 32), x)) {
+		t.Error("x+1 and 1+x share an ID before simplification")
+	}
+	if c.ID(Term{}) != -1 {
+		t.Error("ID of the zero Term is not -1")
+	}
+}

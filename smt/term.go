@@ -431,6 +431,29 @@ func (c *Context) Width(t Term) int {
 	return int(C.k_width(c.z, a))
 }
 
+// Numeral returns t's value if t is a bit-vector numeral of width <= 64
+// (true = 1, false = 0 for Boolean literals); use it after Simplify to spot
+// queries that folded to a constant without calling the solver.
+func (c *Context) Numeral(t Term) (uint64, bool) {
+	a := c.ast(t)
+	if a == nil {
+		return 0, false
+	}
+	r := C.k_value_of(c.z, a)
+	return uint64(r.v), r.ok != 0
+}
+
+// ID is Z3's identifier of t's AST: Z3 shares structurally equal terms, so
+// two Terms with the same ID (in one Context, while both are live) are the
+// same expression. -1 for an invalid Term.
+func (c *Context) ID(t Term) int64 {
+	a := c.ast(t)
+	if a == nil {
+		return -1
+	}
+	return int64(C.Z3_get_ast_id(c.z, a))
+}
+
 // String is t in SMT-LIB syntax, for debugging.
 func (c *Context) String(t Term) string {
 	a := c.ast(t)

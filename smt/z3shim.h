@@ -275,11 +275,10 @@ typedef struct {
 	int ok;
 } k_value;
 
-static k_value k_eval(Z3_context c, Z3_model m, Z3_ast a) {
+// k_value_of reads v if it is a bit-vector numeral of width <= 64 or a
+// Boolean literal.
+static k_value k_value_of(Z3_context c, Z3_ast v) {
 	k_value res = {0, 0};
-	Z3_ast v = NULL;
-	if (!Z3_model_eval(c, m, a, true, &v) || !v) return res;
-	Z3_inc_ref(c, v);
 	Z3_sort s = Z3_get_sort(c, v);
 	Z3_sort_kind k = s ? Z3_get_sort_kind(c, s) : Z3_UNKNOWN_SORT;
 	if (k == Z3_BV_SORT && Z3_get_bv_sort_size(c, s) <= 64 && Z3_is_numeral_ast(c, v)) {
@@ -307,6 +306,15 @@ static k_value k_eval(Z3_context c, Z3_model m, Z3_ast a) {
 		default: break;
 		}
 	}
+	return res;
+}
+
+static k_value k_eval(Z3_context c, Z3_model m, Z3_ast a) {
+	k_value res = {0, 0};
+	Z3_ast v = NULL;
+	if (!Z3_model_eval(c, m, a, true, &v) || !v) return res;
+	Z3_inc_ref(c, v);
+	res = k_value_of(c, v);
 	Z3_dec_ref(c, v);
 	return res;
 }
