@@ -321,3 +321,52 @@ func TestInterrupt(t *testing.T) {
 		}
 	})
 }
+
+func TestRecycle(t *testing.T) {
+	runChecks := func(c *Context, s *Solver, n int) Model {
+		var m Model
+		for i := range n {
+			sc := c.Scope()
+			s.Push()
+			s.Assert(c.Eq(c.BVConst("q", 16), c.BV(uint64(i), 16)))
+			if r, err := s.Check(nil); r != Sat || err != nil {
+				t.Fatalf("check %d = %v, %v", i, r, err)
+			}
+			m, _ = s.Model()
+			s.Pop(1)
+			sc.Release()
+		}
+		return m
+	}
+
+	t.Run("empty solver recycles, model survives", func(t *testing.T) {
+		c, s := newCS(t)
+		s.SetTimeout(time.Minute)
+		m := runChecks(c, s, RecycleAfter)
+		s.Push() // recycles here
+		if s.checks != 0 {
+			t.Fatalf("checks = %d after Push; the solver was not recycled", s.checks)
+		}
+		if v, ok := m.Eval(c.BVConst("q", 16)); !ok || v != RecycleAfter-1 {
+			t.Errorf("model after recycling: q = %d, %v; want %d", v, ok, RecycleAfter-1)
+		}
+		if s.NumScopes() != 1 || s.depth != 1 {
+			t.Errorf("after Push: Z3 scopes %d, depth %d; want 1", s.NumScopes(), s.depth)
+		}
+		if s.timeoutMS != 60000 {
+			t.Errorf("timeout lost: %d ms", s.timeoutMS)
+		}
+	})
+
+	t.Run("base assertions block recycling", func(t *testing.T) {
+		c, s := newCS(t)
+		x := c.BVConst("base", 8)
+		s.Assert(c.Eq(x, c.BV(5, 8)))
+		runChecks(c, s, RecycleAfter+1)
+		s.Push()
+		s.Assert(c.Not(c.Eq(x, c.BV(5, 8))))
+		if r, err := s.Check(nil); r != Unsat || err != nil {
+			t.Fatalf("Check = %v, %v; want unsat (the base assertion was dropped)", r, err)
+		}
+	})
+}

@@ -47,7 +47,10 @@
 //
 // Solvers keep their own references to asserted terms, so releasing a Scope
 // whose terms are still asserted is safe. A Model belongs to its Solver and
-// is released by the next Check, Reset or Close.
+// is released by the next Check, Reset or Close. Z3's SMT core also retains
+// a few hundred bytes per satisfiable check across Push/Pop, so Push resets
+// an empty solver every RecycleAfter checks; a worker that keeps assertions
+// outside Push/Pop must Reset and re-assert them itself now and then.
 //
 // # Costs (measured here, 2 shared cores, go test -bench . -benchmem ./smt)
 //

@@ -13,7 +13,7 @@ func TestSoakMemory(t *testing.T) {
 	if live != 0 {
 		t.Errorf("arena grew by %d terms", live)
 	}
-	if grow > 32*mib {
+	if grow > 16*mib {
 		t.Errorf("RSS grew by %.1f MiB over %d queries", float64(grow)/mib, n)
 	}
 }

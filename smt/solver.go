@@ -46,7 +46,21 @@ type Solver struct {
 	last      Result
 	model     C.Z3_model
 	gen       uint32 // bumped whenever model is released
+
+	// Recycling bookkeeping (see Push): backtracking depth, assertions
+	// made at depth 0, and checks since the last reset.
+	depth       int
+	baseAsserts int
+	checks      int
 }
+
+// RecycleAfter is how many checks a Solver runs before Push, finding it
+// empty (depth 0, nothing asserted there), resets it. Z3's SMT core keeps
+// ~300 bytes per satisfiable check even across Push/Pop (measured: +15 MiB
+// per 50,000 queries, flat with a reset every 1,000); a reset costs about
+// as much as one solver creation (~0.1 ms), so every 1,000 checks it adds
+// ~0.1 µs per query.
+const RecycleAfter = 1000
 
 // ErrNoModel is returned by Solver.Model when the last check was not Sat.
 var ErrNoModel = errors.New("smt: no model: the last check was not sat")
@@ -122,17 +136,40 @@ func (s *Solver) Assert(ts ...Term) {
 		}
 		if code := C.k_assert(c.z, s.z, a); code != 0 {
 			c.z3Error("assert", code)
+		} else if s.depth == 0 {
+			s.baseAsserts++
 		}
 	}
 }
 
-// Push opens a backtracking point.
+// Push opens a backtracking point. When the solver is empty (no open
+// backtracking points, nothing asserted outside them) and has run
+// RecycleAfter checks, Push first resets it to release what Z3 retained;
+// the current Model stays valid. A worker that keeps base-level assertions
+// should call Reset itself now and then and assert them again.
 func (s *Solver) Push() {
 	if !s.usable("push") {
 		return
 	}
+	if s.checks >= RecycleAfter && s.depth == 0 && s.baseAsserts == 0 {
+		s.recycle()
+	}
 	if code := C.k_push(s.c.z, s.z); code != 0 {
 		s.c.z3Error("push", code)
+		return
+	}
+	s.depth++
+}
+
+// recycle resets the Z3 solver without touching the model.
+func (s *Solver) recycle() {
+	s.checks, s.depth, s.baseAsserts = 0, 0, 0
+	if code := C.k_reset(s.c.z, s.z); code != 0 {
+		s.c.z3Error("reset", code)
+		return
+	}
+	if s.timeoutMS != 0 {
+		s.applyTimeout()
 	}
 }
 
@@ -141,16 +178,18 @@ func (s *Solver) Pop(n int) {
 	if !s.usable("pop") {
 		return
 	}
-	if n < 0 || n > s.NumScopes() {
-		s.c.fail(fmt.Errorf("smt: pop %d: only %d scopes", n, s.NumScopes()))
+	if n < 0 || n > s.depth {
+		s.c.fail(fmt.Errorf("smt: pop %d: only %d scopes", n, s.depth))
 		return
 	}
 	if code := C.k_pop(s.c.z, s.z, C.uint(n)); code != 0 {
 		s.c.z3Error("pop", code)
+		return
 	}
+	s.depth -= n
 }
 
-// NumScopes is the number of open backtracking points.
+// NumScopes is the number of open backtracking points (as Z3 counts them).
 func (s *Solver) NumScopes() int {
 	if s.z == nil || s.c.z == nil {
 		return 0
@@ -167,13 +206,7 @@ func (s *Solver) Reset() {
 	if !s.usable("reset") {
 		return
 	}
-	if code := C.k_reset(s.c.z, s.z); code != 0 {
-		s.c.z3Error("reset", code)
-		return
-	}
-	if s.timeoutMS != 0 {
-		s.applyTimeout()
-	}
+	s.recycle()
 }
 
 // SetTimeout bounds every later Check by d (rounded up to a millisecond);
@@ -229,6 +262,7 @@ func (s *Solver) Check(ctx context.Context) (Result, error) {
 		defer stop()
 	}
 
+	s.checks++
 	c.beginCheck()
 	rc := C.k_check(c.z, s.z)
 	interrupted := c.endCheck()
