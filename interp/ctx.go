@@ -52,6 +52,9 @@ const (
 	skbSk        = 168
 	skbSize      = 192
 
+	xdpIngressIfindex = 12
+	loopbackIfindex   = 1 // the test run's device
+
 	xdpData     = 0
 	xdpDataEnd  = 4
 	xdpDataMeta = 8

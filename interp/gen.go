@@ -188,6 +188,24 @@ func GenPacket(rng *rand.Rand, kind int) []byte {
 // randomised. Nil for types without a packet-derived context.
 func KernelCtx(rng *rand.Rand, typ ebpf.ProgramType, pkt []byte) []byte {
 	switch typ {
+	case ebpf.XDP:
+		// without ctx_in the test run uses the loopback device's queue 0
+		c := make([]byte, xdpSize)
+		binary.NativeEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
+		return c
+	case ebpf.SocketFilter:
+		// no ctx_in (the test run refuses one for socket filters); the
+		// harness prepends an Ethernet header (type: skb->protocol) that
+		// the kernel pulls, so the program sees pkt, a whole frame as an
+		// AF_PACKET socket's filter does, from its first byte
+		c := make([]byte, skbSize)
+		binary.NativeEndian.PutUint32(c[skbLen:], uint32(len(pkt)))
+		c[skbProtocol], c[skbProtocol+1] = 0x08, 0x00
+		if len(pkt) >= 14 { // an AF_PACKET socket's frame: its own type
+			copy(c[skbProtocol:], pkt[12:14])
+		}
+		binary.NativeEndian.PutUint32(c[skbIfindex:], loopbackIfindex)
+		return c
 	case ebpf.SchedCLS, ebpf.SchedACT:
 		c := make([]byte, skbSize)
 		binary.NativeEndian.PutUint32(c[skbLen:], uint32(len(pkt)))
@@ -203,7 +221,7 @@ func KernelCtx(rng *rand.Rand, typ ebpf.ProgramType, pkt []byte) []byte {
 				binary.NativeEndian.PutUint32(c[skbPktType:], 3) // PACKET_OTHERHOST
 			}
 		}
-		binary.NativeEndian.PutUint32(c[skbIfindex:], 1)
+		binary.NativeEndian.PutUint32(c[skbIfindex:], loopbackIfindex)
 		if rng != nil {
 			binary.NativeEndian.PutUint32(c[skbMark:], uint32(RandValue(rng)))
 			binary.NativeEndian.PutUint32(c[skbPriority:], uint32(rng.IntN(8)))
@@ -279,9 +297,6 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 		in := &Input{}
 		if layout.packet {
 			in.Packet = GenPacket(rng, len(out)%numPktKinds)
-			if p.Type == ebpf.SocketFilter && len(in.Packet) >= 14 {
-				in.Packet = in.Packet[14:] // the test run strips the Ethernet header
-			}
 			in.Ctx = KernelCtx(rng, p.Type, in.Packet)
 		} else {
 			in.Ctx = make([]byte, layout.size)
@@ -290,6 +305,7 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 			}
 		}
 		in.Env = Env{Ktime: rng.Uint64() >> 1, KtimeStep: uint64(rng.IntN(1000)), Rand: rng.Uint64(), PidTgid: rng.Uint64(), UidGid: rng.Uint64()}
+		randEnvChoices(rng, &in.Env)
 		out = append(out, in)
 		if len(out) >= n || len(p.Maps) == 0 {
 			continue
@@ -379,6 +395,8 @@ func mutate(rng *rand.Rand, in *Input) *Input {
 		} else {
 			v.Maps[mi] = nil
 		}
+	case k < 9 || rng.IntN(2) == 0:
+		randEnvChoices(rng, &v.Env)
 	default:
 		v.Env.Ktime = RandValue(rng)
 		v.Env.KtimeStep = RandValue(rng) >> uint(rng.IntN(64))
@@ -419,4 +437,22 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 	}
 	covered, total = countEdges(p, seen)
 	return kept, covered, total
+}
+
+// randEnvChoices picks the environment's answers to helpers whose outcome
+// is outside the program: ring-buffer space and routing lookups.
+func randEnvChoices(rng *rand.Rand, e *Env) {
+	e.RingbufFail = 0
+	if rng.IntN(4) == 0 {
+		e.RingbufFail = rng.Uint64()
+	}
+	f := FibResult{Ret: int64(rng.IntN(9)), MTU: uint16(1500 + rng.IntN(8000))}
+	if rng.IntN(2) == 0 {
+		f.Ret = 0
+	}
+	f.Ifindex = []uint32{1, 2, 3, rng.Uint32N(256), rng.Uint32()}[rng.IntN(5)]
+	for i := range 6 {
+		f.Smac[i], f.Dmac[i] = byte(rng.UintN(256)), byte(rng.UintN(256))
+	}
+	e.Fib = []FibResult{f}
 }

@@ -32,6 +32,7 @@ const (
 	hXdpAdjustHead    = 44
 	hProbeReadStr     = 45
 	hSocketCookie     = 46
+	hFibLookup        = 69
 	hRedirectMap      = 51
 	hXdpAdjustMeta    = 54
 	hXdpAdjustTail    = 65
@@ -58,7 +59,7 @@ func Supported(id int32) bool {
 		hSkbLoadBytes, hCsumDiff, hNumaNode, hXdpAdjustHead, hProbeReadStr, hSocketCookie, hRedirectMap,
 		hXdpAdjustMeta, hXdpAdjustTail, hSpinLock, hSpinUnlock, hProbeReadUser, hProbeReadKernel,
 		hProbeReadUserS, hProbeReadKernelS, hKtimeBoot, hRingbufOutput, hRingbufReserve, hRingbufSubmit,
-		hRingbufDiscard, hKtimeCoarse, hLoop:
+		hRingbufDiscard, hKtimeCoarse, hLoop, hFibLookup:
 		return true
 	}
 	return false
@@ -309,10 +310,11 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		if f != FaultNone {
 			return 0, f
 		}
-		if a4&^3 != 0 {
+		switch {
+		case a4&^3 != 0:
 			ret = negErr(eINVAL)
-		} else if a3 > uint64(s.spec.MaxEntries) {
-			ret = negErr(eNOSPC) // -EAGAIN in the kernel when full
+		case !m.ringbufRoom(s, a3):
+			ret = negErr(eAGAIN)
 		}
 		m.record(pc, id, 4, data).Ret = ret
 		r[0], m.init = ret, m.init|1
@@ -322,7 +324,7 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		if f != FaultNone || s.kind != mkRingbuf {
 			return 0, FaultHelperArg
 		}
-		if a3 == 0 && a2 <= uint64(s.spec.MaxEntries) && m.scrUsed+int(a2) <= len(m.scratch) {
+		if a3 == 0 && m.ringbufRoom(s, a2) && m.scrUsed+int(a2) <= len(m.scratch) {
 			buf := m.scratch[m.scrUsed : m.scrUsed+int(a2) : m.scrUsed+int(a2)]
 			m.scrUsed += int(a2)
 			clear(buf)
@@ -346,6 +348,17 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		return pc + 1, FaultNone
 	case hLoop:
 		return m.loopStart(pc, a1, a2, a3, a4)
+	case hFibLookup:
+		if a1 != mkptr(regCtx, 0) || !m.layout.packet {
+			return 0, FaultHelperArg
+		}
+		params, f := m.bytesAt(a2, a3, true, true)
+		if f != FaultNone {
+			return 0, f
+		}
+		c := m.record(pc, id, 4, params)
+		ret = m.fibLookup(params, a4)
+		c.Ret = ret
 	default:
 		return 0, FaultUnsupported
 	}
@@ -728,3 +741,62 @@ func (m *Machine) loopNext(ls *loopState) (int, FaultKind) {
 }
 
 var _ = bpf.R0
+
+// ringbufRoom reports whether a record of size bytes can be reserved: it
+// fits the ring (8-byte header, rounded up to 8) and the input does not
+// make this reservation fail (Env.RingbufFail).
+func (m *Machine) ringbufRoom(s *mapState, size uint64) bool {
+	n := m.nRingbuf
+	m.nRingbuf++
+	if n < 64 && m.env.RingbufFail>>n&1 != 0 {
+		return false
+	}
+	return size <= 1<<28 && (size+8+7)&^7 <= uint64(s.spec.MaxEntries)
+}
+
+// struct bpf_fib_lookup (include/uapi/linux/bpf.h).
+const (
+	fibSize      = 64
+	fibFamily    = 0
+	fibMTU       = 6 // mtu_result, a union with tot_len
+	fibIfindex   = 8
+	fibVlan      = 48
+	fibSmac      = 52
+	fibDmac      = 58
+	fibFlagsMask = 0x3f // BPF_FIB_LOOKUP_DIRECT ... BPF_FIB_LOOKUP_MARK
+	afInet       = 2
+	afInet6      = 10
+	eAFNOSUPPORT = 97
+)
+
+// fibLookup models bpf_fib_lookup: argument checks as the kernel does
+// them, then the result Env.Fib gives.
+func (m *Machine) fibLookup(p []byte, flags uint64) uint64 {
+	if len(p) < fibSize || flags&^fibFlagsMask != 0 {
+		return negErr(eINVAL)
+	}
+	if fam := p[fibFamily]; fam != afInet && fam != afInet6 {
+		return negErr(eAFNOSUPPORT)
+	}
+	n := m.nFib
+	m.nFib++
+	if len(m.env.Fib) == 0 {
+		return 4 // BPF_FIB_LKUP_RET_NOT_FWDED
+	}
+	r := &m.env.Fib[min(n, len(m.env.Fib)-1)]
+	if r.Params != nil {
+		copy(p[:fibSize], r.Params)
+		return uint64(r.Ret)
+	}
+	switch r.Ret {
+	case 0:
+		binary.NativeEndian.PutUint16(p[fibMTU:], r.MTU)
+		binary.NativeEndian.PutUint32(p[fibIfindex:], r.Ifindex)
+		clear(p[fibVlan : fibVlan+4])
+		copy(p[fibSmac:], r.Smac[:])
+		copy(p[fibDmac:], r.Dmac[:])
+	case 7: // BPF_FIB_LKUP_RET_NO_NEIGH: the egress device is known
+		binary.NativeEndian.PutUint32(p[fibIfindex:], r.Ifindex)
+	}
+	return uint64(r.Ret)
+}

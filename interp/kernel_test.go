@@ -181,3 +181,35 @@ func TestCmpxchg32Zext(t *testing.T) {
 		t.Logf("%s: kernel r0 = %#x", c.name, binary.LittleEndian.Uint64(kr.DataOut))
 	}
 }
+
+// TestSkbTestRunTruncatedL3 pins the kernel's rule that skbTestRunAccepts
+// encodes: a tc or socket-filter test run refuses (EINVAL) a packet whose
+// Ethernet type is IPv4 or IPv6 but whose L3 header is cut short.
+func TestSkbTestRunTruncatedL3(t *testing.T) {
+	needKernel(t)
+	for _, typ := range []ebpf.ProgramType{ebpf.SchedCLS, ebpf.SocketFilter} {
+		kp, err := loadRaw(t, typ, []bpf.Insn{bpf.Mov64Imm(bpf.R0, 0), bpf.Exit()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, proto := range []uint16{0x0800, 0x86dd, 0x8100, 0x0806} {
+			for n := 14; n < 80; n++ {
+				p := make([]byte, n)
+				binary.BigEndian.PutUint16(p[12:], proto)
+				opts := kernel.RunOptions{Data: p}
+				in := &Input{Packet: p, Ctx: make([]byte, skbSize)}
+				if typ == ebpf.SchedCLS {
+					opts.Ctx = make([]byte, skbSize)
+				} else {
+					in.Packet = p[14:]
+					binary.BigEndian.PutUint16(in.Ctx[skbProtocol:], proto)
+				}
+				_, err := kernel.TestRun(kp, opts)
+				if want := skbTestRunAccepts(typ, in); want != (err == nil) {
+					t.Errorf("%v type %#04x len %d: predicate %v, kernel error %v", typ, proto, n, want, err)
+				}
+			}
+		}
+		kp.Close()
+	}
+}

@@ -98,6 +98,29 @@ type Env struct {
 	// ProbeAddr (tracing programs' pointers point there).
 	ProbeAddr uint64
 	ProbeMem  []byte
+	// RingbufFail: bit n set makes the n-th (from 0) ring-buffer
+	// reservation or output of the run fail as on a full ring
+	// (reserve returns NULL, output -EAGAIN).
+	RingbufFail uint64
+	// Fib gives the results of bpf_fib_lookup calls: the n-th call uses
+	// Fib[n] (the last element once they run out). With none, every call
+	// returns BPF_FIB_LKUP_RET_NOT_FWDED and leaves the struct alone.
+	Fib []FibResult
+}
+
+// FibResult is one bpf_fib_lookup outcome. The routing tables and the
+// neighbour cache are outside the program, so the result is an input.
+type FibResult struct {
+	Ret int64
+	// Params, when set, is the whole struct bpf_fib_lookup as the kernel
+	// left it (a result replayed from the kernel); it is copied over the
+	// program's struct verbatim and the fields below are ignored.
+	Params []byte
+	// On success (Ret 0) and BPF_FIB_LKUP_RET_NO_NEIGH the kernel fills
+	// the egress ifindex and, on success, the MAC addresses and the MTU.
+	Ifindex    uint32
+	Smac, Dmac [6]byte
+	MTU        uint16
 }
 
 // Input is the initial state of a run.
@@ -207,6 +230,8 @@ type Machine struct {
 
 	env       *Env
 	nKtime    uint64
+	nRingbuf  int
+	nFib      int
 	rnd       uint64
 	mayGoto   uint64
 	steps     uint64
@@ -268,6 +293,7 @@ func (m *Machine) reset(in *Input) {
 	m.scrUsed = 0
 	m.env = &in.Env
 	m.nKtime = 0
+	m.nRingbuf, m.nFib = 0, 0
 	m.rnd = in.Env.Rand
 	m.mayGoto = 1 << 23
 	m.steps = 0

@@ -17,6 +17,7 @@ const (
 	eNOENT  = 2
 	eE2BIG  = 7
 	eEXIST  = 17
+	eAGAIN  = 11
 	eINVAL  = 22
 	eNOSPC  = 28
 	eNOTSUP = 95

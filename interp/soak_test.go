@@ -23,6 +23,6 @@ func TestSoakDiffRandom(t *testing.T) {
 // TestSoakDiffCorpus: corpus XDP/tc programs on generated inputs, kernel vs
 // interpreter (r0, packet, maps). Slow: maps are restored per input.
 func TestSoakDiffCorpus(t *testing.T) {
-	n := diffCorpus(t, 40)
+	n := diffCorpus(t, 1000)
 	t.Logf("%d (program, input) pairs compared", n)
 }
