@@ -25,10 +25,13 @@ func (c *checker) memArg(pc int, st *State, r bpf.Reg, arg *Reg, minSize, size i
 		}
 		sf := st.Frames[arg.Frame]
 		if write {
+			// The kernel simulates a helper's write as one-byte stores.
 			if arg.V.IsConst() {
 				for o := lo; o < hi; o++ {
-					stackWrite(sf, o, 1, nil)
+					stackData(sf, o, 1, false)
 				}
+			} else {
+				stackVarWrite(sf, lo, hi, false)
 			}
 			return nil
 		}
@@ -109,13 +112,11 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 			if err := c.memArg(pc, st, r, arg, size, size, false); err != nil {
 				return 0, err
 			}
-			if ak == ArgMapKey && arg.Type == PtrStack && arg.V.IsConst() && size <= 8 && size > 0 {
+			if ak == ArgMapKey && arg.Type == PtrStack && arg.V.IsConst() && !c.opts.Unprivileged {
 				lo := int64(arg.Off) + int64(arg.V.T.Value)
-				saved := c.diag
-				if v, err := c.stackRead(pc, st.Frames[arg.Frame], lo, int32(size), r); err == nil {
-					key = v
+				if v, ok := constStackKey(st.Frames[arg.Frame], lo, size); ok {
+					key = scalarReg(Const(v))
 				}
-				c.diag = saved
 			}
 		case ArgMem, ArgMemOrNull, ArgUninitMem:
 			if ak == ArgMemOrNull && isNullConst(*arg) {
@@ -230,7 +231,7 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 	case RetInteger:
 		f.Regs[bpf.R0] = unknownReg()
 	case RetVoid:
-		f.Regs[bpf.R0] = scalarReg(Const(0))
+		f.Regs[bpf.R0] = Reg{} // the kernel leaves r0 NOT_INIT
 	case RetMapValueOrNull:
 		f.Regs[bpf.R0] = Reg{Type: PtrMapValue, Map: m, Null: !constArrayKey(m, key), ID: c.newID(), V: Const(0)}
 	case RetMemOrNull:
@@ -269,7 +270,14 @@ func (c *checker) kfuncCall(pc int, st *State) error {
 		}
 	}
 	c.clobberCallerSaved(f)
-	f.Regs[bpf.R0] = unknownReg()
+	switch kf.ret {
+	case NotInit: // void
+		f.Regs[bpf.R0] = Reg{}
+	case PtrArena:
+		f.Regs[bpf.R0] = Reg{Type: PtrArena, V: Unknown()}
+	default:
+		f.Regs[bpf.R0] = unknownReg()
+	}
 	return nil
 }
 

@@ -52,16 +52,14 @@ func (r *Result) Err() error {
 	return r.Diag
 }
 
-// maxCompare bounds the checkpoints compared per visit.
-const maxCompare = 512
-
 // maxCallDepth is MAX_CALL_FRAMES.
 const maxCallDepth = 8
 
 type checkpoint struct {
-	st       *State
-	parent   *checkpoint
-	branches int
+	st        *State
+	parent    *checkpoint
+	branches  int
+	hit, miss int // eviction heuristic (miss_cnt > hit_cnt*n + n)
 }
 
 type pending struct {
@@ -78,7 +76,9 @@ type checker struct {
 	succ    [][]int
 	live    []bpf.RegSet
 	prune   []bool
+	isJmp   []bool // JMP/JMP32 class: counted in jmps_processed
 	slot    []int // instruction index -> slot
+	ptrType []Type // pointer type each load/store first used (save_aux_ptr_type)
 	visited [][]*checkpoint
 	work    []pending
 	idGen   uint32
@@ -160,7 +160,10 @@ func (c *checker) setup() error {
 	}
 	c.succ = make([][]int, n)
 	c.prune = make([]bool, n)
+	c.isJmp = make([]bool, n)
 	for i, in := range p.Insns {
+		cls := in.Info().Class
+		c.isJmp[i] = cls == bpf.ClassJMP || cls == bpf.ClassJMP32
 		f := p.Funcs[p.funcAt(i)]
 		inFunc := func(t int) bool { return t >= f.Start && t < f.End }
 		if t, ok := in.JumpTarget(c.slot[i]); ok {
@@ -185,8 +188,12 @@ func (c *checker) setup() error {
 			return c.fail(i, Malformed, "last instruction of %s falls through", f.Name)
 		}
 		c.succ[i] = append(c.succ[i], i+1)
-		if in.Op() == bpf.OpCallLocal || (in.Op() == bpf.OpCall && in.Imm == 181) {
+		// visit_func_call_insn: the return point of every call is a prune
+		// point; bpf-to-bpf calls and callback-calling helpers are too.
+		if in.IsCall() {
 			c.prune[i+1] = true
+		}
+		if in.Op() == bpf.OpCallLocal || (in.Op() == bpf.OpCall && in.Imm == 181) {
 			c.prune[i] = true
 		}
 	}
@@ -213,6 +220,7 @@ func (c *checker) setup() error {
 	}
 	c.live = liveIn(p, c.succ)
 	c.visited = make([][]*checkpoint, n)
+	c.ptrType = make([]Type, n)
 	if c.opts.Summaries {
 		c.res.Before = make([]*Summary, n)
 		c.res.After = make([]*Summary, n)
@@ -300,7 +308,9 @@ func (c *checker) fork(pc int, st *State) {
 // path explores one path until it ends.
 func (c *checker) path(pc int, st *State) error {
 	for {
-		if c.res.Processed >= c.max {
+		// The kernel counts an instruction before checking for pruning.
+		c.res.Processed++
+		if c.res.Processed > c.max {
 			return c.fail(pc, Termination, "too complex: more than %d instructions processed (the kernel's limit is 1,000,000)", c.max)
 		}
 		if c.prune[pc] {
@@ -314,7 +324,9 @@ func (c *checker) path(pc int, st *State) error {
 				return nil
 			}
 		}
-		c.res.Processed++
+		if c.isJmp[pc] {
+			c.jmps++
+		}
 		if c.opts.Trace != nil {
 			c.opts.Trace(pc, st)
 		}
@@ -337,43 +349,67 @@ func (c *checker) path(pc int, st *State) error {
 }
 
 // visit is is_state_visited: prune when a finished checkpoint at pc
-// subsumes st; detect infinite loops; add a checkpoint.
+// subsumes st; detect infinite loops; evict checkpoints that keep missing;
+// add a checkpoint (the kernel's heuristics decide when).
 func (c *checker) visit(pc int, st *State) (bool, error) {
 	in := c.p.Insns[pc]
 	loopHead := in.Op() == bpf.OpMayGoto || (in.Op() == bpf.OpCall && in.Imm == 181)
+	add := loopHead || (c.jmps-c.prevJmps >= 2 && c.res.Processed-c.prevInsns >= 8)
 	list := c.visited[pc]
-	if len(list) > maxCompare {
-		// Comparing against every old state is quadratic on long unrolled
-		// loops; the newest ones are the likely matches. Fewer comparisons
-		// only means less pruning, never a wrong verdict.
-		list = list[len(list)-maxCompare:]
-	}
-	for _, cp := range list {
-		if !sameCallsites(cp.st, st) {
-			continue
-		}
-		if cp.branches == 0 || loopHead && (cp.st.MayGoto != st.MayGoto || cp.st.Loop != st.Loop) {
-			if c.subsumes(pc, cp.st, st) {
-				return true, nil
+	// Newest first, as the kernel's explored list; evicted entries are
+	// dropped while the list is compacted in place.
+	w := len(list)
+	hit := false
+	for k := len(list) - 1; k >= 0; k-- {
+		cp := list[k]
+		keep := true
+		if !hit {
+			same := sameCallsites(cp.st, st)
+			switch {
+			case same && (cp.branches == 0 || loopHead && (cp.st.MayGoto != st.MayGoto || cp.st.Loop != st.Loop)) && c.subsumes(pc, cp.st, st):
+				cp.hit++
+				hit = true
+			default:
+				if cp.branches > 0 {
+					if same && c.equalLive(pc, cp.st, st) {
+						return false, c.fail(pc, Termination, "infinite loop detected: the state repeats unchanged")
+					}
+					// Inside a loop a new checkpoint is added only every
+					// 20 jumps and 100 instructions.
+					if !loopHead && c.jmps-c.prevJmps < 20 && c.res.Processed-c.prevInsns < 100 {
+						add = false
+					}
+				}
+				if add {
+					cp.miss++
+				}
+				n := 3
+				if loopHead && cp.branches > 0 {
+					n = 64
+				}
+				keep = cp.miss <= cp.hit*n+n
 			}
-			continue
 		}
-		if c.equalLive(pc, cp.st, st) {
-			return false, c.fail(pc, Termination, "infinite loop detected: the state repeats unchanged")
+		if keep {
+			w--
+			list[w] = cp
 		}
+	}
+	list = list[w:]
+	c.visited[pc] = list
+	if hit {
+		return true, nil
 	}
 	if loopHead && (st.MayGoto > 8 || st.Loop > 2) {
 		// Widen: join with the newest checkpoint so the loop converges.
-		for k := len(c.visited[pc]) - 1; k >= 0; k-- {
-			cp := c.visited[pc][k]
+		for k := len(list) - 1; k >= 0; k-- {
+			cp := list[k]
 			if sameCallsites(cp.st, st) {
 				joinState(st, cp.st)
 				break
 			}
 		}
 	}
-	c.jmps++
-	add := loopHead || (c.jmps-c.prevJmps >= 2 && c.res.Processed-c.prevInsns >= 8)
 	if !add {
 		return false, nil
 	}
@@ -432,7 +468,7 @@ func (c *checker) subsumes(pc int, old, cur *State) bool {
 			} else {
 				cs = &Slot{}
 			}
-			if !slotSafe(os, cs, ids) {
+			if !c.slotSafe(os, cs, ids) {
 				return false
 			}
 		}
@@ -440,36 +476,47 @@ func (c *checker) subsumes(pc int, old, cur *State) bool {
 	return true
 }
 
-func slotSafe(o, c *Slot, ids map[uint32]uint32) bool {
-	if o.B[0] == StackSpill {
-		if c.B[0] != StackSpill {
-			if o.Spill.Type == ScalarValue && o.Spill.V.Contains(Unknown()) {
-				for _, b := range c.B {
-					if b == StackInvalid {
-						return false
-					}
-				}
-				return true
+// slotSafe is stacksafe for one slot: may the current slot c stand where
+// old slot o was verified? Bytes are compared from the highest address
+// down, as the kernel walks slot_type[0..7].
+func (c *checker) slotSafe(o, cs *Slot, ids map[uint32]uint32) bool {
+	root := !c.opts.Unprivileged
+	for j := 7; j >= 0; j-- {
+		ob, cb := o.B[j], cs.B[j]
+		if ob == StackInvalid || root && ob == StackMisc {
+			continue
+		}
+		// 64-bit scalar spill vs all-misc bytes, either way round.
+		if or, ok := scalarForSlot(o, root); ok {
+			if cr, ok := scalarForSlot(cs, root); ok {
+				return regSafe(&or, &cr, ids)
 			}
+		}
+		if ob == StackMisc && cb == StackZero {
+			continue
+		}
+		if ob != cb {
 			return false
 		}
-		return regSafe(&o.Spill, &c.Spill, ids)
 	}
-	for j, ob := range o.B {
-		cb := c.B[j]
-		switch ob {
-		case StackInvalid:
-		case StackMisc:
-			if cb == StackInvalid || (cb == StackSpill && c.Spill.Type != ScalarValue) {
-				return false
-			}
-		case StackZero:
-			if cb != StackZero && !(cb == StackSpill && c.Spill.Type == ScalarValue && c.Spill.V.IsConst() && c.Spill.V.T.Value == 0) {
-				return false
-			}
-		}
+	if o.B[0] == StackSpill {
+		return regSafe(&o.Spill, &cs.Spill, ids)
 	}
 	return true
+}
+
+// scalarForSlot is scalar_reg_for_stack: an 8-byte scalar spill, or an
+// unknown scalar for a slot of misc (or, for root, uninitialised) bytes.
+func scalarForSlot(s *Slot, root bool) (Reg, bool) {
+	if s.B == allSpill && s.Spill.Type == ScalarValue {
+		return s.Spill, true
+	}
+	for _, b := range s.B {
+		if b != StackMisc && !(root && b == StackInvalid) {
+			return Reg{}, false
+		}
+	}
+	return unknownReg(), true
 }
 
 func checkID(old, cur uint32, ids map[uint32]uint32) bool {

@@ -71,6 +71,16 @@ type ctxField struct {
 	typ       Type // ScalarValue or the pointer type a full load yields
 	write     bool
 	null      bool // the pointer may be NULL
+	exact     bool // reads must load the whole field (no narrow loads)
+	anyWrite  bool // writes of any aligned size inside the field (cb[])
+}
+
+// exact marks fields that allow only full-size loads.
+func exact(fs []ctxField) []ctxField {
+	for i := range fs {
+		fs[i].exact = true
+	}
+	return fs
 }
 
 // progInfo is what the checker knows about a program type.
@@ -105,6 +115,9 @@ func one(off, size int32, t Type, write bool) []ctxField {
 	return []ctxField{{off: off, size: size, typ: t, write: write}}
 }
 
+// cbField is __sk_buff.cb[5]: any aligned access inside it.
+var cbField = []ctxField{{off: 48, size: 20, typ: ScalarValue, write: true, anyWrite: true}}
+
 // __sk_buff for tc programs (tc_cls_act_is_valid_access).
 var skbTC = fields(
 	one(0, 4, ScalarValue, false),                             // len
@@ -119,7 +132,7 @@ var skbTC = fields(
 	one(36, 4, ScalarValue, false),                            // ingress_ifindex
 	one(40, 4, ScalarValue, false),                            // ifindex
 	one(44, 4, ScalarValue, true),                             // tc_index
-	u32s(48, 5, true),                                         // cb[5]
+	cbField,                                                   // cb[5]
 	one(68, 4, ScalarValue, false),                            // hash
 	one(72, 4, ScalarValue, true),                             // tc_classid
 	one(76, 4, PtrPacket, false),                              // data
@@ -128,24 +141,24 @@ var skbTC = fields(
 	u32s(88, 12, false),                                       // family .. local_ip6
 	one(136, 4, ScalarValue, false),                           // local_port
 	one(140, 4, PtrPacketMeta, false),                         // data_meta
-	one(152, 8, ScalarValue, true),                            // tstamp
+	exact(one(152, 8, ScalarValue, true)),                     // tstamp
 	one(160, 4, ScalarValue, false),                           // wire_len
 	one(164, 4, ScalarValue, false),                           // gso_segs
 	[]ctxField{{off: 168, size: 8, typ: PtrSock, null: true}}, // sk
 	one(176, 4, ScalarValue, false),                           // gso_size
-	one(184, 8, ScalarValue, false),                           // hwtstamp
+	exact(one(184, 8, ScalarValue, false)),                    // hwtstamp
 )
 
 // __sk_buff for socket filters: no direct packet access, only cb[] writable.
 var skbFilter = fields(
-	u32s(0, 12, false), u32s(48, 5, true), u32s(68, 2, false), u32s(84, 13, false),
+	u32s(0, 12, false), cbField, u32s(68, 2, false), u32s(84, 13, false),
 	one(160, 4, ScalarValue, false), one(164, 4, ScalarValue, false), one(176, 4, ScalarValue, false),
 )
 
 var progInfos = map[ebpf.ProgramType]*progInfo{
-	ebpf.XDP: {ctxSize: 24, pkt: true, fields: fields(
+	ebpf.XDP: {ctxSize: 24, pkt: true, fields: fields( // __is_valid_xdp_access: 4-byte loads only
 		one(0, 4, PtrPacket, false), one(4, 4, PtrPacketEnd, false), one(8, 4, PtrPacketMeta, false),
-		u32s(12, 3, false))},
+		exact(u32s(12, 3, false)))},
 	ebpf.SchedCLS:     {ctxSize: 192, pkt: true, fields: skbTC},
 	ebpf.SchedACT:     {ctxSize: 192, pkt: true, fields: skbTC},
 	ebpf.SocketFilter: {ctxSize: 192, fields: skbFilter},
@@ -155,8 +168,9 @@ var progInfos = map[ebpf.ProgramType]*progInfo{
 	ebpf.Kprobe:     {ctxSize: 168}, // struct pt_regs on x86-64
 	ebpf.TracePoint: {ctxSize: 2048, readMin: 8},
 	ebpf.CGroupSockAddr: {ctxSize: 72, retCheck: true, retLo: 0, retHi: 1, fields: fields(
-		u32s(0, 1, false), u32s(4, 1, true), u32s(8, 4, true), u32s(24, 1, true), u32s(28, 5, false),
-		u32s(48, 3, false), []ctxField{{off: 64, size: 8, typ: PtrSock}})},
+		// sock_addr_is_valid_access: family, type, protocol: full loads only.
+		exact(u32s(0, 1, false)), u32s(4, 1, true), u32s(8, 4, true), u32s(24, 1, true), exact(u32s(28, 3, false)),
+		u32s(40, 5, false), []ctxField{{off: 64, size: 8, typ: PtrSock}})},
 	ebpf.CGroupSKB: {ctxSize: 192, pkt: true, retCheck: true, retLo: 0, retHi: 1, fields: skbTC},
 	ebpf.Syscall:   {ctxSize: 65535, writeAll: true},
 }

@@ -324,6 +324,22 @@ func tnumOp(k bpf.Kind, a, b Tnum, bc bool, bv uint64, w int) (Tnum, bool) {
 // the domain does not follow (division, modulo, byte swaps of non-constants)
 // give an unknown value of the right width.
 func ALU(k bpf.Kind, dst, src Scalar, w int) Scalar {
+	// is_safe_to_compute_dst_reg_range: division and modulo, and shifts by
+	// anything but a constant below the width, leave the whole 64-bit
+	// register unknown (even for constants and 32-bit ops).
+	switch k {
+	case bpf.KindAdd, bpf.KindSub, bpf.KindMul, bpf.KindAnd, bpf.KindOr, bpf.KindXor:
+	case bpf.KindLsh, bpf.KindRsh, bpf.KindArsh:
+		t := src.T
+		if w == 32 {
+			t = t.subreg()
+		}
+		if !t.IsConst() || src.Umax >= uint64(w) {
+			return Unknown()
+		}
+	default:
+		return Unknown()
+	}
 	if dst.IsConst() && src.IsConst() {
 		if v, ok := evalConst(k, dst.T.Value, src.T.Value, w); ok {
 			return Const(v)
@@ -426,19 +442,9 @@ func evalConst(k bpf.Kind, a, b uint64, w int) (uint64, bool) {
 	return r, true
 }
 
-// Neg is -v at width w.
+// Neg is -v at width w (the kernel computes it as 0 - v).
 func Neg(v Scalar, w int) Scalar {
-	if v.IsConst() {
-		x := -v.T.Value
-		if w == 32 {
-			x = uint64(uint32(x))
-		}
-		return Const(x)
-	}
-	if w == 32 {
-		return URange(0, math.MaxUint32)
-	}
-	return Unknown()
+	return ALU(bpf.KindSub, Const(0), v, w)
 }
 
 // Trunc is the low size bytes of v, zero-extended (a narrow load or a

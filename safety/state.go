@@ -149,7 +149,7 @@ type State struct {
 
 func (s *State) clone() *State {
 	n := &State{Frames: make([]*Frame, len(s.Frames)), Refs: append([]uint32(nil), s.Refs...),
-		Lock: s.Lock, MayGoto: s.MayGoto}
+		Lock: s.Lock, MayGoto: s.MayGoto, Loop: s.Loop}
 	for i, f := range s.Frames {
 		n.Frames[i] = f.clone()
 	}

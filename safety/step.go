@@ -135,7 +135,12 @@ func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
 	switch info.Kind {
 	case bpf.KindNeg, bpf.KindLe, bpf.KindBe, bpf.KindBswap:
 		if dst.Type != ScalarValue {
-			return c.fail(pc, PointerMath, "r%d pointer arithmetic prohibited (%s on %s)", in.Dst, info.Mnemonic, dst.Type)
+			if c.opts.Unprivileged {
+				return c.fail(pc, PointerMath, "r%d pointer arithmetic prohibited (%s on %s)", in.Dst, info.Mnemonic, dst.Type)
+			}
+			// root: the pointer leaks into an unknown scalar.
+			*dst = unknownReg()
+			return nil
 		}
 		if info.Kind == bpf.KindNeg {
 			*dst = scalarReg(Neg(dst.V, w))
@@ -364,7 +369,7 @@ func (c *checker) ctxAccess(pc int, ptr *Reg, a access) (Reg, error) {
 			continue
 		}
 		if a.write {
-			if !fl.write || fl.typ != ScalarValue || off+size > fl.off+fl.size || off%size != 0 {
+			if !fl.write || fl.typ != ScalarValue || off+size > fl.off+fl.size || off%size != 0 || size != fl.size && !fl.anyWrite {
 				return Reg{}, c.fail(pc, CtxAccess, "write to read-only or partial ctx field off=%d size=%d for %s", off, size, c.p.Type)
 			}
 			return val, nil
@@ -379,7 +384,7 @@ func (c *checker) ctxAccess(pc int, ptr *Reg, a access) (Reg, error) {
 			}
 			return r, nil
 		}
-		if off+size > fl.off+fl.size || off%size != 0 {
+		if off+size > fl.off+fl.size || off%size != 0 || fl.exact && size != fl.size {
 			return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d", off, size)
 		}
 		return val, nil
@@ -409,37 +414,52 @@ func byteAt(f *Frame, off int64) (*Slot, int) {
 	return f.slot(i), int(7 - (-off-1)%8)
 }
 
-// stackRead reads size bytes at [lo, lo+size) of frame f (fixed offset).
+// stackRead reads size bytes at [lo, lo+size) of frame f (fixed offset),
+// like check_stack_read_fixed_off. Slot bytes B[0..n) hold a spill of n
+// bytes (the kernel's slot_type[7..8-n]); Slot.Spill is the whole register.
 func (c *checker) stackRead(pc int, f *Frame, lo int64, size int32, reg bpf.Reg) (Reg, error) {
 	s, b := byteAt(f, lo)
-	if s.B[0] == StackSpill && s.B[b] == StackSpill {
-		if size == 8 && b == 0 {
+	if s.B[0] == StackSpill {
+		n := spillSize(s)
+		if size == 8 && n == 8 && s.Spill.Type != NotInit {
 			return s.Spill, nil
 		}
 		if s.Spill.Type != ScalarValue {
 			return Reg{}, c.fail(pc, StackSafety, "invalid size of register fill: %d-byte read of a spilled %s", size, s.Spill.Type)
 		}
-		if b == 0 && s.Spill.V.IsConst() {
+		if int(size) <= n && b == 0 {
 			return scalarReg(Trunc(s.Spill.V, int(size))), nil
+		}
+		spills, zeros := 0, 0
+		for j := b; j < b+int(size); j++ {
+			switch s.B[j] {
+			case StackSpill:
+				spills++
+			case StackZero:
+				zeros++
+			case StackInvalid:
+				if c.opts.Unprivileged {
+					return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte is uninitialised", lo, j-b, size)
+				}
+			}
+		}
+		if spills == int(size) && s.Spill.V.IsConst() && s.Spill.V.T.Value == 0 || zeros == int(size) {
+			return scalarReg(Const(0)), nil
 		}
 		return scalarReg(Trunc(Unknown(), int(size))), nil
 	}
 	zero := true
-	for o := lo; o < lo+int64(size); o++ {
-		s, b := byteAt(f, o)
-		switch s.B[b] {
+	for j := b; j < b+int(size); j++ {
+		switch s.B[j] {
 		case StackInvalid:
 			if c.opts.Unprivileged {
-				return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte fp%d is uninitialised", lo, o-lo, size, o)
+				return Reg{}, c.fail(pc, Uninit, "invalid read from stack off %d+%d size %d: byte fp%d is uninitialised", lo, j-b, size, lo+int64(j-b))
 			}
 			zero = false // a root loader may read uninitialised stack (allow_uninit_stack)
 		case StackMisc:
 			zero = false
 		case StackSpill:
-			if s.Spill.Type != ScalarValue {
-				return Reg{}, c.fail(pc, StackSafety, "invalid partial read of a spilled pointer at fp%d", o)
-			}
-			zero = false
+			return Reg{}, c.fail(pc, StackSafety, "invalid read from stack off %d+%d size %d: part of a clobbered spill", lo, j-b, size)
 		}
 	}
 	if zero {
@@ -448,34 +468,123 @@ func (c *checker) stackRead(pc int, f *Frame, lo int64, size int32, reg bpf.Reg)
 	return scalarReg(Trunc(Unknown(), int(size))), nil
 }
 
-// stackWrite stores v (nil: unknown bytes) at [lo, lo+size) of frame f.
-func stackWrite(f *Frame, lo int64, size int32, v *Reg) {
-	if size == 8 && lo%8 == 0 && v != nil && (v.Type != ScalarValue || !v.V.IsConst() || v.V.T.Value != 0 || true) {
-		s, _ := byteAt(f, lo)
-		if v.Type == ScalarValue && v.V.IsConst() && v.V.T.Value == 0 {
-			s.B = [8]StackByte{StackZero, StackZero, StackZero, StackZero, StackZero, StackZero, StackZero, StackZero}
-			s.Spill = Reg{}
-			return
-		}
-		s.B = [8]StackByte{StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill}
-		s.Spill = *v
+// spillSize counts the spilled bytes of a slot from its lowest byte.
+func spillSize(s *Slot) int {
+	n := 0
+	for n < 8 && s.B[n] == StackSpill {
+		n++
+	}
+	return n
+}
+
+var allSpill = [8]StackByte{StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill, StackSpill}
+
+// stackSpill is save_register_state: v is kept whole, its size bytes from
+// the slot's lowest byte are marked spilled, the others become misc
+// (zero and invalid bytes stay).
+func stackSpill(s *Slot, size int32, v *Reg) {
+	s.Spill = *v
+	if size == 8 {
+		s.B = allSpill
 		return
 	}
-	kind := StackMisc
-	if v != nil && v.Type == ScalarValue && v.V.IsConst() && v.V.T.Value == 0 {
-		kind = StackZero
+	for j := range s.B {
+		switch {
+		case j < int(size):
+			s.B[j] = StackSpill
+		case s.B[j] == StackZero || s.B[j] == StackInvalid:
+		default:
+			s.B[j] = StackMisc
+		}
 	}
-	for o := lo; o < lo+int64(size); o++ {
-		s, b := byteAt(f, o)
-		if s.B[0] == StackSpill {
-			// Overwriting part of a spill: the rest becomes plain data.
-			for j := range s.B {
+}
+
+// stackData is a plain (non-spill) write of size bytes at lo: a spill in
+// the slot is destroyed and its bytes scrubbed to misc, the written bytes
+// become zero or misc.
+func stackData(f *Frame, lo int64, size int32, zero bool) {
+	s, b := byteAt(f, lo)
+	if s.B[0] == StackSpill {
+		for j := range s.B {
+			if s.B[j] != StackInvalid {
 				s.B[j] = StackMisc
 			}
-			s.Spill = Reg{}
 		}
-		s.B[b] = kind
 	}
+	s.Spill = Reg{}
+	kind := StackMisc
+	if zero {
+		kind = StackZero
+	}
+	for j := b; j < b+int(size) && j < 8; j++ {
+		s.B[j] = kind
+	}
+}
+
+// stackVarWrite is check_stack_write_var_off over the bytes [lo, hi): each
+// byte may be written, so spills there are forgotten (their other bytes
+// keep their type) and the bytes become misc, or stay zero for zero writes.
+func stackVarWrite(f *Frame, lo, hi int64, zero bool) {
+	for o := lo; o < hi; o++ {
+		s, b := byteAt(f, o)
+		if zero && s.B[b] == StackSpill && s.Spill.Type == ScalarValue && s.Spill.V.IsConst() && s.Spill.V.T.Value == 0 {
+			continue
+		}
+		s.Spill = Reg{}
+		if zero && s.B[b] == StackZero {
+			continue
+		}
+		s.B[b] = StackMisc
+	}
+}
+
+// stackStore is check_stack_write_fixed_off for a register or immediate
+// value v of size bytes at lo.
+func (c *checker) stackStore(pc int, st *State, frame int, lo int64, size int32, v Reg) error {
+	f := st.Frames[frame]
+	s, b := byteAt(f, lo)
+	switch {
+	case v.Type == ScalarValue && b == 0 && !c.opts.Unprivileged:
+		stackSpill(s, size, &v)
+	case v.Type == ScalarValue && b == 0 && size == 8:
+		stackSpill(s, size, &v)
+	case v.Type != ScalarValue:
+		if size != 8 {
+			return c.fail(pc, StackSafety, "invalid size of register spill: %d-byte store of a %s", size, v.Type)
+		}
+		if frame != len(st.Frames)-1 && v.Type == PtrStack {
+			return c.fail(pc, StackSafety, "cannot spill pointers to stack into stack frame of the caller")
+		}
+		stackSpill(s, size, &v)
+	default:
+		stackData(f, lo, size, v.V.IsConst() && v.V.T.Value == 0)
+	}
+	return nil
+}
+
+// constStackKey is get_constant_map_key: the constant a map key on the
+// stack is known to hold (zero bytes, or a scalar spill of exactly the
+// key's size).
+func constStackKey(f *Frame, lo int64, size int64) (uint64, bool) {
+	s, b := byteAt(f, lo)
+	zeros := 0
+	for j := b; j < 8 && s.B[j] == StackZero; j++ {
+		zeros++
+	}
+	if int64(zeros) >= size {
+		return 0, true
+	}
+	if s.B[0] != StackSpill || s.Spill.Type != ScalarValue || !s.Spill.V.IsConst() {
+		return 0, false
+	}
+	n := 0
+	for j := b; j < 8 && s.B[j] == StackSpill; j++ {
+		n++
+	}
+	if int64(n) != size || int64(s.Spill.V.T.Value) < 0 {
+		return 0, false
+	}
+	return s.Spill.V.T.Value, true
 }
 
 func (c *checker) load(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
@@ -485,6 +594,15 @@ func (c *checker) load(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
 		return err
 	}
 	a := access{reg: in.Src, off: int32(in.Off), size: int32(info.Size)}
+	if err := c.insnPtr(pc, ptr.Type); err != nil {
+		return err
+	}
+	if info.Kind == bpf.KindLoadAcquire {
+		if err := c.atomicPtrOK(pc, in.Src, ptr); err != nil {
+			return err
+		}
+		a.atom = true
+	}
 	var v Reg
 	if ptr.Type == PtrStack && !ptr.Null {
 		lo, hi, err := c.stackRange(pc, ptr, a)
@@ -540,6 +658,9 @@ func (c *checker) store(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error 
 		v = *src
 	}
 	a := access{reg: in.Dst, off: int32(in.Off), size: int32(info.Size), write: true}
+	if err := c.insnPtr(pc, ptr.Type); err != nil {
+		return err
+	}
 	if ptr.Type == PtrStack && !ptr.Null {
 		lo, hi, err := c.stackRange(pc, ptr, a)
 		if err != nil {
@@ -547,29 +668,51 @@ func (c *checker) store(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error 
 		}
 		sf := st.Frames[ptr.Frame]
 		if !ptr.V.IsConst() {
-			for o := lo; o < hi; o++ {
-				stackWrite(sf, o, 1, nil)
+			if v.Type != ScalarValue && c.opts.Unprivileged {
+				return c.fail(pc, PointerMath, "r%d leaks a pointer into a variable-offset stack write", in.Src)
 			}
+			stackVarWrite(sf, lo, hi, v.Type == ScalarValue && v.V.IsConst() && v.V.T.Value == 0)
 			return nil
 		}
-		if v.Type != ScalarValue && (a.size != 8 || lo%8 != 0) {
-			return c.fail(pc, StackSafety, "invalid size of register spill: %d-byte store of a %s", a.size, v.Type)
+		return c.stackStore(pc, st, int(ptr.Frame), lo, a.size, v)
+	}
+	if info.Kind == bpf.KindStoreRelease {
+		if err := c.atomicPtrOK(pc, in.Dst, ptr); err != nil {
+			return err
 		}
-		if v.Type == ScalarValue && a.size < 8 {
-			v.V = Trunc(v.V, int(a.size))
-			if !(v.V.IsConst() && v.V.T.Value == 0) {
-				stackWrite(sf, lo, a.size, nil)
-				return nil
-			}
-		}
-		stackWrite(sf, lo, a.size, &v)
-		return nil
+		a.atom = true
 	}
 	if ptr.Type == PtrCtx && v.Type != ScalarValue {
 		return c.fail(pc, CtxAccess, "r%d leaks a pointer into ctx", in.Src)
 	}
 	_, err = c.checkMem(pc, st, ptr, a)
 	return err
+}
+
+// insnPtr is save_aux_ptr_type: one load or store instruction may not
+// access ctx (or socket, arena) memory on one path and other memory on
+// another, because the kernel rewrites ctx accesses per instruction.
+func (c *checker) insnPtr(pc int, t Type) error {
+	prev := c.ptrType[pc]
+	if prev == NotInit {
+		c.ptrType[pc] = t
+		return nil
+	}
+	special := func(t Type) bool { return t == PtrCtx || t == PtrSock || t == PtrArena }
+	if prev != t && (special(prev) || special(t)) {
+		return c.fail(pc, PointerMath, "same insn cannot be used with different pointers (%s and %s)", prev, t)
+	}
+	return nil
+}
+
+// atomicPtrOK is atomic_ptr_type_ok: atomics, load-acquire and
+// store-release never go through ctx, packet, flow keys or socket pointers.
+func (c *checker) atomicPtrOK(pc int, r bpf.Reg, ptr *Reg) error {
+	switch ptr.Type {
+	case PtrCtx, PtrPacket, PtrPacketMeta, PtrPacketEnd, PtrFlowKeys, PtrSock:
+		return c.fail(pc, PointerMath, "BPF_ATOMIC stores into r%d %s are not allowed", r, ptr.Type)
+	}
+	return nil
 }
 
 func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
@@ -593,6 +736,12 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 			return c.fail(pc, PointerMath, "r0 leaks addr into mem")
 		}
 	}
+	if err := c.atomicPtrOK(pc, in.Dst, ptr); err != nil {
+		return err
+	}
+	if err := c.insnPtr(pc, ptr.Type); err != nil {
+		return err
+	}
 	a := access{reg: in.Dst, off: int32(in.Off), size: int32(info.Size), write: true, atom: true}
 	if ptr.Type == PtrStack && !ptr.Null {
 		lo, _, err := c.stackRange(pc, ptr, a)
@@ -610,7 +759,7 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 		if old.Type != ScalarValue {
 			return c.fail(pc, PointerMath, "atomic operation on a spilled pointer")
 		}
-		stackWrite(sf, lo, a.size, nil)
+		stackData(sf, lo, a.size, false)
 	} else if _, err := c.checkMem(pc, st, ptr, a); err != nil {
 		return err
 	}
@@ -742,8 +891,9 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 		if p.Null {
 			markNull(eq, p, true)
 			markNull(ne, p, false)
-		} else if p.Type != PtrArena {
-			// A non-NULL pointer never equals 0.
+		} else if regNotNull(p) {
+			// A non-NULL pointer never equals 0 (reg_not_null types only:
+			// the kernel explores both branches for ctx, stack, packet...).
 			if k == bpf.KindJeq {
 				tst = nil
 			} else {
@@ -777,6 +927,15 @@ func (c *checker) continueWith(st, next *State, pc int) int {
 		*st = *next
 	}
 	return pc
+}
+
+// regNotNull is reg_not_null: the pointer types known never to be NULL.
+func regNotNull(r Reg) bool {
+	switch r.Type {
+	case PtrMapValue, PtrMem, PtrSock:
+		return !r.Null
+	}
+	return false
 }
 
 func isNullConst(r Reg) bool { return r.Type == ScalarValue && r.V.IsConst() && r.V.T.Value == 0 }
