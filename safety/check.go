@@ -77,7 +77,7 @@ type checker struct {
 	live    []bpf.RegSet
 	prune   []bool
 	isJmp   []bool // JMP/JMP32 class: counted in jmps_processed
-	slot    []int // instruction index -> slot
+	slot    []int  // instruction index -> slot
 	ptrType []Type // pointer type each load/store first used (save_aux_ptr_type)
 	visited [][]*checkpoint
 	work    []pending
