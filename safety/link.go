@@ -163,6 +163,11 @@ func mapOf(spec *ebpf.CollectionSpec, cache map[string]*Map, name string) (*Map,
 	}
 	m := &Map{Name: name, Type: ms.Type, KeySize: ms.KeySize, ValueSize: ms.ValueSize, MaxEntries: ms.MaxEntries,
 		Flags: ms.Flags, SpinLockOff: -1, ReadOnly: ms.Flags&0x80 != 0 || strings.HasPrefix(name, ".rodata")}
+	if m.ReadOnly && ms.Flags&0x80 != 0 && ms.Type == ebpf.Array && len(ms.Contents) == 1 {
+		if b, ok := ms.Contents[0].Value.([]byte); ok {
+			m.Data = b
+		}
+	}
 	if st, ok := btf.UnderlyingType(ms.Value).(*btf.Struct); ok {
 		for _, mem := range st.Members {
 			if s, ok := btf.UnderlyingType(mem.Type).(*btf.Struct); ok && s.Name == "bpf_spin_lock" {

@@ -63,6 +63,9 @@ type Map struct {
 	Flags                          uint32
 	SpinLockOff                    int32 // offset of a bpf_spin_lock in the value, -1 when none
 	ReadOnly                       bool  // .rodata and maps frozen for the program
+	// Data is the value of a frozen read-only array (.rodata): the kernel
+	// turns loads from it at constant offsets into known constants.
+	Data []byte
 }
 
 // ctxField is one field of a context structure.

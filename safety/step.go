@@ -299,6 +299,17 @@ func (c *checker) checkMem(pc int, st *State, ptr *Reg, a access) (Reg, error) {
 				return Reg{}, err
 			}
 		}
+		if ptr.Type == PtrMapValue && !a.write && ptr.Map.Data != nil && ptr.V.IsConst() {
+			// bpf_map_direct_read: a frozen read-only map's bytes are known.
+			var x uint64
+			for k := a.size - 1; k >= 0; k-- {
+				x <<= 8
+				if o := lo + int64(k); o < int64(len(ptr.Map.Data)) {
+					x |= uint64(ptr.Map.Data[o])
+				}
+			}
+			return scalarReg(Const(x)), nil
+		}
 		return val, nil
 	case PtrPacket, PtrPacketMeta:
 		if a.atom {
@@ -682,7 +693,7 @@ func (c *checker) store(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error 
 		}
 		a.atom = true
 	}
-	if ptr.Type == PtrCtx && v.Type != ScalarValue {
+	if ptr.Type == PtrCtx && v.Type != ScalarValue && c.opts.Unprivileged {
 		return c.fail(pc, CtxAccess, "r%d leaks a pointer into ctx", in.Src)
 	}
 	_, err = c.checkMem(pc, st, ptr, a)
@@ -732,7 +743,7 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 		if f.Regs[bpf.R0].Type == NotInit {
 			return c.fail(pc, Uninit, "r0 is read before it is written (cmpxchg compares r0)")
 		}
-		if f.Regs[bpf.R0].Type != ScalarValue {
+		if f.Regs[bpf.R0].Type != ScalarValue && c.opts.Unprivileged {
 			return c.fail(pc, PointerMath, "r0 leaks addr into mem")
 		}
 	}
@@ -788,7 +799,7 @@ func (c *checker) ld(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
 		if info.Kind == bpf.KindLdInd {
 			if s, err := c.readReg(pc, f, in.Src); err != nil {
 				return err
-			} else if s.Type != ScalarValue {
+			} else if s.Type != ScalarValue && c.opts.Unprivileged {
 				return c.fail(pc, PointerMath, "r%d: ld_ind offset must be a scalar", in.Src)
 			}
 		}
