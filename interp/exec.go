@@ -43,6 +43,9 @@ func (m *Machine) resolve(a uint64, size uint8) (*region, uint32, FaultKind) {
 		return nil, 0, FaultBadAddress
 	}
 	r := &m.regions[id]
+	if r.kind == rHandle || r.kind == rCode || r.kind == rDead {
+		return nil, 0, FaultBadAddress
+	}
 	o := ptrOff(a)
 	off := uint32(o)
 	if r.kind == rCtx {
@@ -52,9 +55,6 @@ func (m *Machine) resolve(a uint64, size uint8) (*region, uint32, FaultKind) {
 		return r, off, FaultNone
 	}
 	if o < int64(r.lo) || o+int64(size) > int64(r.hi) {
-		if r.kind == rHandle || r.kind == rCode || r.kind == rDead {
-			return nil, 0, FaultBadAddress
-		}
 		return nil, 0, FaultOutOfBounds
 	}
 	return r, off, FaultNone
@@ -70,7 +70,7 @@ func (m *Machine) load(a uint64, size uint8) (uint64, FaultKind) {
 	}
 	if r.init != nil {
 		for _, ok := range r.init[off : off+uint32(size)] {
-			if !ok {
+			if ok == 0 {
 				return 0, FaultUninitStack
 			}
 		}
@@ -92,7 +92,7 @@ func (m *Machine) store(a uint64, size uint8, v uint64) FaultKind {
 	if r.init != nil {
 		init := r.init[off : off+uint32(size)]
 		for i := range init {
-			init[i] = true
+			init[i] = 1
 		}
 	}
 	storeLE(r.buf[off:], size, v)
@@ -134,19 +134,23 @@ func (m *Machine) bytesAt(a uint64, n uint64, read, write bool) ([]byte, FaultKi
 		init := r.init[off : off+n]
 		if read {
 			for _, ok := range init {
-				if !ok {
+				if ok == 0 {
 					return nil, FaultUninitStack
 				}
 			}
 		}
 		if write {
 			for i := range init {
-				init[i] = true
+				init[i] = 1
 			}
 		}
 	}
 	return r.buf[off : off+n], FaultNone
 }
+
+// initOnes[n] is n stack init flags, all set, read as one little-endian
+// integer.
+var initOnes = [16]uint64{1: 0x01, 2: 0x0101, 4: 0x01010101, 8: 0x0101010101010101}
 
 func sx(v uint64, size uint8) uint64 {
 	switch size {
@@ -181,10 +185,12 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 	budget := m.opts.StepBudget
 	steps := m.steps
 	cov := m.Coverage
+	track := window || !m.prog.initSafe
 	span := uint(hi - lo)
 	var fk FaultKind
 	var t bool
 	for {
+		pc, steps, init = m.fast(pc, lo, hi, steps, budget, init, track)
 		if uint(pc-lo) >= span {
 			if window {
 				m.init, m.steps = init, steps
@@ -196,15 +202,13 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 		{
 			in := &code[pc]
 			steps++
-			if steps > budget {
-				fk = FaultStepBudget
-				goto fault
+			if track {
+				if in.reads&^init != 0 {
+					fk = FaultUninitReg
+					goto fault
+				}
+				init = init&^in.kill | in.gen
 			}
-			if in.reads&^init != 0 {
-				fk = FaultUninitReg
-				goto fault
-			}
-			init = init&^in.kill | in.gen
 			d, s := in.dst&15, in.src&15
 			switch in.op {
 			// 64-bit ALU
@@ -378,6 +382,12 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 
 			// jumps
 			case bpf.OpJa, bpf.OpGotol:
+				// the step budget is checked where control can go back:
+				// jumps, calls and returns
+				if steps > budget {
+					fk = FaultStepBudget
+					goto fault
+				}
 				pc = int(in.tgt)
 				continue
 			case bpf.OpJeqImm:
@@ -524,6 +534,10 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 				goto cond
 
 			case bpf.OpExit:
+				if steps > budget {
+					fk = FaultStepBudget
+					goto fault
+				}
 				if m.depth == 0 {
 					m.init, m.steps = init, steps
 					return m.output(Fault{})
@@ -538,6 +552,10 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 				pc = next
 				continue
 			case bpf.OpCall:
+				if steps > budget {
+					fk = FaultStepBudget
+					goto fault
+				}
 				m.init, m.steps = init, steps
 				next, f := m.callHelper(pc, int32(in.imm))
 				if f != FaultNone {
@@ -548,6 +566,10 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 				pc = next
 				continue
 			case bpf.OpCallLocal:
+				if steps > budget {
+					fk = FaultStepBudget
+					goto fault
+				}
 				m.init = init
 				if f := m.push(pc+1, nil); f != FaultNone {
 					fk = f
@@ -653,6 +675,10 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 			continue
 		}
 	cond:
+		if steps > budget {
+			fk = FaultStepBudget
+			goto fault
+		}
 		if cov {
 			k := 2 * pc
 			if t {
@@ -676,6 +702,411 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 	}
 }
 
+// fast is the interpreter's fast loop: ALU, jumps and plain loads and
+// stores, without calls so that its variables stay in registers. It
+// returns where it stopped: at an instruction it does not handle or that
+// would fault (before changing any state), on leaving [lo, hi),
+// or when the step budget is used up; run carries on from there.
+func (m *Machine) fast(pc, lo, hi int, steps, budget uint64, init uint16, track bool) (int, uint64, uint16) {
+	// Few variables live across iterations (pc, steps, init, track,
+	// code, r): with more, the compiler spills them on every step.
+	m.fastLo, m.fastBudget = lo, budget
+	code := m.prog.code[:hi]
+	r := &m.r
+	var t bool
+	for {
+		if uint(pc) >= uint(len(code)) {
+			return pc, steps, init
+		}
+		in := &code[pc]
+		if track && in.reads&^init != 0 {
+			return pc, steps, init
+		}
+		d, s := in.dst&15, in.src&15
+		switch in.op {
+		case bpf.OpAdd64Imm:
+			r[d] += uint64(in.imm)
+		case bpf.OpAdd64Reg:
+			r[d] += r[s]
+		case bpf.OpSub64Imm:
+			r[d] -= uint64(in.imm)
+		case bpf.OpSub64Reg:
+			r[d] -= r[s]
+		case bpf.OpMul64Imm:
+			r[d] *= uint64(in.imm)
+		case bpf.OpMul64Reg:
+			r[d] *= r[s]
+		case bpf.OpDiv64Imm:
+			r[d] /= uint64(in.imm)
+		case bpf.OpDiv64Reg:
+			if r[s] == 0 {
+				r[d] = 0
+			} else {
+				r[d] /= r[s]
+			}
+		case bpf.OpSDiv64Imm:
+			r[d] = uint64(int64(r[d]) / in.imm)
+		case bpf.OpSDiv64Reg:
+			if r[s] == 0 {
+				r[d] = 0
+			} else {
+				r[d] = uint64(int64(r[d]) / int64(r[s]))
+			}
+		case bpf.OpMod64Imm:
+			r[d] %= uint64(in.imm)
+		case bpf.OpMod64Reg:
+			if r[s] != 0 {
+				r[d] %= r[s]
+			}
+		case bpf.OpSMod64Imm:
+			r[d] = uint64(int64(r[d]) % in.imm)
+		case bpf.OpSMod64Reg:
+			if r[s] != 0 {
+				r[d] = uint64(int64(r[d]) % int64(r[s]))
+			}
+		case bpf.OpOr64Imm:
+			r[d] |= uint64(in.imm)
+		case bpf.OpOr64Reg:
+			r[d] |= r[s]
+		case bpf.OpAnd64Imm:
+			r[d] &= uint64(in.imm)
+		case bpf.OpAnd64Reg:
+			r[d] &= r[s]
+		case bpf.OpXor64Imm:
+			r[d] ^= uint64(in.imm)
+		case bpf.OpXor64Reg:
+			r[d] ^= r[s]
+		case bpf.OpLsh64Imm:
+			r[d] <<= uint64(in.imm) & 63
+		case bpf.OpLsh64Reg:
+			r[d] <<= r[s] & 63
+		case bpf.OpRsh64Imm:
+			r[d] >>= uint64(in.imm) & 63
+		case bpf.OpRsh64Reg:
+			r[d] >>= r[s] & 63
+		case bpf.OpArsh64Imm:
+			r[d] = uint64(int64(r[d]) >> (uint64(in.imm) & 63))
+		case bpf.OpArsh64Reg:
+			r[d] = uint64(int64(r[d]) >> (r[s] & 63))
+		case bpf.OpNeg64:
+			r[d] = -r[d]
+		case bpf.OpMov64Imm:
+			r[d] = uint64(in.imm)
+		case bpf.OpMov64Reg:
+			r[d] = r[s]
+		case bpf.OpMovSX64B:
+			r[d] = uint64(int64(int8(r[s])))
+		case bpf.OpMovSX64H:
+			r[d] = uint64(int64(int16(r[s])))
+		case bpf.OpMovSX64W:
+			r[d] = uint64(int64(int32(r[s])))
+		case bpf.OpBswap16, bpf.OpBe16:
+			r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
+		case bpf.OpBswap32, bpf.OpBe32:
+			r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
+		case bpf.OpBswap64, bpf.OpBe64:
+			r[d] = bits.ReverseBytes64(r[d])
+		case bpf.OpLe16:
+			r[d] = uint64(uint16(r[d]))
+		case bpf.OpLe32:
+			r[d] = uint64(uint32(r[d]))
+		case bpf.OpLe64:
+
+		// 32-bit ALU: operate on the low halves, zero-extend.
+		case bpf.OpAdd32Imm:
+			r[d] = uint64(uint32(r[d]) + uint32(in.imm))
+		case bpf.OpAdd32Reg:
+			r[d] = uint64(uint32(r[d]) + uint32(r[s]))
+		case bpf.OpSub32Imm:
+			r[d] = uint64(uint32(r[d]) - uint32(in.imm))
+		case bpf.OpSub32Reg:
+			r[d] = uint64(uint32(r[d]) - uint32(r[s]))
+		case bpf.OpMul32Imm:
+			r[d] = uint64(uint32(r[d]) * uint32(in.imm))
+		case bpf.OpMul32Reg:
+			r[d] = uint64(uint32(r[d]) * uint32(r[s]))
+		case bpf.OpDiv32Imm:
+			r[d] = uint64(uint32(r[d]) / uint32(in.imm))
+		case bpf.OpDiv32Reg:
+			if uint32(r[s]) == 0 {
+				r[d] = 0
+			} else {
+				r[d] = uint64(uint32(r[d]) / uint32(r[s]))
+			}
+		case bpf.OpSDiv32Imm:
+			r[d] = uint64(uint32(int32(r[d]) / int32(in.imm)))
+		case bpf.OpSDiv32Reg:
+			if uint32(r[s]) == 0 {
+				r[d] = 0
+			} else {
+				r[d] = uint64(uint32(int32(r[d]) / int32(r[s])))
+			}
+		case bpf.OpMod32Imm:
+			r[d] = uint64(uint32(r[d]) % uint32(in.imm))
+		case bpf.OpMod32Reg:
+			if uint32(r[s]) == 0 {
+				r[d] = uint64(uint32(r[d]))
+			} else {
+				r[d] = uint64(uint32(r[d]) % uint32(r[s]))
+			}
+		case bpf.OpSMod32Imm:
+			r[d] = uint64(uint32(int32(r[d]) % int32(in.imm)))
+		case bpf.OpSMod32Reg:
+			if uint32(r[s]) == 0 {
+				r[d] = uint64(uint32(r[d]))
+			} else {
+				r[d] = uint64(uint32(int32(r[d]) % int32(r[s])))
+			}
+		case bpf.OpOr32Imm:
+			r[d] = uint64(uint32(r[d]) | uint32(in.imm))
+		case bpf.OpOr32Reg:
+			r[d] = uint64(uint32(r[d]) | uint32(r[s]))
+		case bpf.OpAnd32Imm:
+			r[d] = uint64(uint32(r[d]) & uint32(in.imm))
+		case bpf.OpAnd32Reg:
+			r[d] = uint64(uint32(r[d]) & uint32(r[s]))
+		case bpf.OpXor32Imm:
+			r[d] = uint64(uint32(r[d]) ^ uint32(in.imm))
+		case bpf.OpXor32Reg:
+			r[d] = uint64(uint32(r[d]) ^ uint32(r[s]))
+		case bpf.OpLsh32Imm:
+			r[d] = uint64(uint32(r[d]) << (uint32(in.imm) & 31))
+		case bpf.OpLsh32Reg:
+			r[d] = uint64(uint32(r[d]) << (uint32(r[s]) & 31))
+		case bpf.OpRsh32Imm:
+			r[d] = uint64(uint32(r[d]) >> (uint32(in.imm) & 31))
+		case bpf.OpRsh32Reg:
+			r[d] = uint64(uint32(r[d]) >> (uint32(r[s]) & 31))
+		case bpf.OpArsh32Imm:
+			r[d] = uint64(uint32(int32(r[d]) >> (uint32(in.imm) & 31)))
+		case bpf.OpArsh32Reg:
+			r[d] = uint64(uint32(int32(r[d]) >> (uint32(r[s]) & 31)))
+		case bpf.OpNeg32:
+			r[d] = uint64(-uint32(r[d]))
+		case bpf.OpMov32Imm:
+			r[d] = uint64(uint32(in.imm))
+		case bpf.OpMov32Reg:
+			r[d] = uint64(uint32(r[s]))
+		case bpf.OpMovSX32B:
+			r[d] = uint64(uint32(int32(int8(r[s]))))
+		case bpf.OpMovSX32H:
+			r[d] = uint64(uint32(int32(int16(r[s]))))
+
+		case bpf.OpJa, bpf.OpGotol:
+			t = true
+			goto jump
+		case bpf.OpJeqImm:
+			t = r[d] == uint64(in.imm)
+			goto jump
+		case bpf.OpJeqReg:
+			t = r[d] == r[s]
+			goto jump
+		case bpf.OpJneImm:
+			t = r[d] != uint64(in.imm)
+			goto jump
+		case bpf.OpJneReg:
+			t = r[d] != r[s]
+			goto jump
+		case bpf.OpJgtImm:
+			t = r[d] > uint64(in.imm)
+			goto jump
+		case bpf.OpJgtReg:
+			t = r[d] > r[s]
+			goto jump
+		case bpf.OpJgeImm:
+			t = r[d] >= uint64(in.imm)
+			goto jump
+		case bpf.OpJgeReg:
+			t = r[d] >= r[s]
+			goto jump
+		case bpf.OpJltImm:
+			t = r[d] < uint64(in.imm)
+			goto jump
+		case bpf.OpJltReg:
+			t = r[d] < r[s]
+			goto jump
+		case bpf.OpJleImm:
+			t = r[d] <= uint64(in.imm)
+			goto jump
+		case bpf.OpJleReg:
+			t = r[d] <= r[s]
+			goto jump
+		case bpf.OpJsetImm:
+			t = r[d]&uint64(in.imm) != 0
+			goto jump
+		case bpf.OpJsetReg:
+			t = r[d]&r[s] != 0
+			goto jump
+		case bpf.OpJsgtImm:
+			t = int64(r[d]) > in.imm
+			goto jump
+		case bpf.OpJsgtReg:
+			t = int64(r[d]) > int64(r[s])
+			goto jump
+		case bpf.OpJsgeImm:
+			t = int64(r[d]) >= in.imm
+			goto jump
+		case bpf.OpJsgeReg:
+			t = int64(r[d]) >= int64(r[s])
+			goto jump
+		case bpf.OpJsltImm:
+			t = int64(r[d]) < in.imm
+			goto jump
+		case bpf.OpJsltReg:
+			t = int64(r[d]) < int64(r[s])
+			goto jump
+		case bpf.OpJsleImm:
+			t = int64(r[d]) <= in.imm
+			goto jump
+		case bpf.OpJsleReg:
+			t = int64(r[d]) <= int64(r[s])
+			goto jump
+		case bpf.OpJeq32Imm:
+			t = uint32(r[d]) == uint32(in.imm)
+			goto jump
+		case bpf.OpJeq32Reg:
+			t = uint32(r[d]) == uint32(r[s])
+			goto jump
+		case bpf.OpJne32Imm:
+			t = uint32(r[d]) != uint32(in.imm)
+			goto jump
+		case bpf.OpJne32Reg:
+			t = uint32(r[d]) != uint32(r[s])
+			goto jump
+		case bpf.OpJgt32Imm:
+			t = uint32(r[d]) > uint32(in.imm)
+			goto jump
+		case bpf.OpJgt32Reg:
+			t = uint32(r[d]) > uint32(r[s])
+			goto jump
+		case bpf.OpJge32Imm:
+			t = uint32(r[d]) >= uint32(in.imm)
+			goto jump
+		case bpf.OpJge32Reg:
+			t = uint32(r[d]) >= uint32(r[s])
+			goto jump
+		case bpf.OpJlt32Imm:
+			t = uint32(r[d]) < uint32(in.imm)
+			goto jump
+		case bpf.OpJlt32Reg:
+			t = uint32(r[d]) < uint32(r[s])
+			goto jump
+		case bpf.OpJle32Imm:
+			t = uint32(r[d]) <= uint32(in.imm)
+			goto jump
+		case bpf.OpJle32Reg:
+			t = uint32(r[d]) <= uint32(r[s])
+			goto jump
+		case bpf.OpJset32Imm:
+			t = uint32(r[d])&uint32(in.imm) != 0
+			goto jump
+		case bpf.OpJset32Reg:
+			t = uint32(r[d])&uint32(r[s]) != 0
+			goto jump
+		case bpf.OpJsgt32Imm:
+			t = int32(r[d]) > int32(in.imm)
+			goto jump
+		case bpf.OpJsgt32Reg:
+			t = int32(r[d]) > int32(r[s])
+			goto jump
+		case bpf.OpJsge32Imm:
+			t = int32(r[d]) >= int32(in.imm)
+			goto jump
+		case bpf.OpJsge32Reg:
+			t = int32(r[d]) >= int32(r[s])
+			goto jump
+		case bpf.OpJslt32Imm:
+			t = int32(r[d]) < int32(in.imm)
+			goto jump
+		case bpf.OpJslt32Reg:
+			t = int32(r[d]) < int32(r[s])
+			goto jump
+		case bpf.OpJsle32Imm:
+			t = int32(r[d]) <= int32(in.imm)
+			goto jump
+		case bpf.OpJsle32Reg:
+			t = int32(r[d]) <= int32(r[s])
+			goto jump
+		case bpf.OpLddw:
+			r[d] = uint64(in.imm)
+			pc++
+
+		case bpf.OpLdxB, bpf.OpLdxH, bpf.OpLdxW, bpf.OpLdxDW, bpf.OpLoadAcqB, bpf.OpLoadAcqH, bpf.OpLoadAcqW, bpf.OpLoadAcqDW,
+			bpf.OpLdxSB, bpf.OpLdxSH, bpf.OpLdxSW:
+			a := r[s] + uint64(int64(in.off))
+			id := int(a>>32) & idMask
+			if a>>ptrShift != ptrTag || id >= len(m.regions) {
+				return pc, steps, init
+			}
+			rg := &m.regions[id]
+			o := ptrOff(a)
+			sz := int64(in.size)
+			if o < int64(rg.lo) || o+sz > int64(rg.hi) || rg.kind != rStack && rg.kind != rPacket && rg.kind != rMem {
+				return pc, steps, init
+			}
+			if rg.init != nil && loadLE(rg.init[o:], in.size) != initOnes[in.size&15] {
+				return pc, steps, init
+			}
+			v := loadLE(rg.buf[o:], in.size)
+			if in.sx {
+				v = sx(v, in.size)
+			}
+			r[d] = v
+		case bpf.OpStB, bpf.OpStH, bpf.OpStW, bpf.OpStDW, bpf.OpStxB, bpf.OpStxH, bpf.OpStxW, bpf.OpStxDW,
+			bpf.OpStoreRelB, bpf.OpStoreRelH, bpf.OpStoreRelW, bpf.OpStoreRelDW:
+			a := r[d] + uint64(int64(in.off))
+			id := int(a>>32) & idMask
+			if a>>ptrShift != ptrTag || id >= len(m.regions) {
+				return pc, steps, init
+			}
+			rg := &m.regions[id]
+			o := ptrOff(a)
+			sz := int64(in.size)
+			if o < int64(rg.lo) || o+sz > int64(rg.hi) || rg.kind != rStack && rg.kind != rPacket && rg.kind != rMem || rg.ro {
+				return pc, steps, init
+			}
+			v := uint64(in.imm)
+			if in.srcReg {
+				v = r[s]
+			}
+			if rg.init != nil {
+				storeLE(rg.init[o:], in.size, initOnes[in.size&15])
+			}
+			storeLE(rg.buf[o:], in.size, v)
+		default:
+			return pc, steps, init
+		}
+		steps++
+		if track {
+			init = init&^in.kill | in.gen
+		}
+		pc++
+		continue
+	jump:
+		steps++
+		if track {
+			init = init&^in.kill | in.gen
+		}
+		if in.cond && m.Coverage {
+			k := 2 * pc
+			if t {
+				k++
+			}
+			m.cover[k] = true
+		}
+		if !t {
+			pc++
+			continue
+		}
+		// the step budget and the window's start are checked where
+		// control can go back: on taken jumps
+		pc = int(in.tgt)
+		if pc < m.fastLo || steps >= m.fastBudget {
+			return pc, steps, init
+		}
+	}
+}
+
 // atomic executes one read-modify-write instruction.
 func (m *Machine) atomic(in *inst) FaultKind {
 	r := &m.r
@@ -693,7 +1124,7 @@ func (m *Machine) atomic(in *inst) FaultKind {
 	}
 	if rg.init != nil {
 		for _, ok := range rg.init[off : off+uint32(in.size)] {
-			if !ok {
+			if ok == 0 {
 				return FaultUninitStack
 			}
 		}

@@ -60,7 +60,7 @@ type region struct {
 	hi    uint32
 	kind  uint8
 	ro    bool
-	init  []bool // stack: per-byte init bits
+	init  []byte // stack: per-byte init flags, 1 = initialised
 	owner int32  // rHandle: map index; rMem of a map value: map index, else -1
 	slot  int32  // rMem of a map value: entry slot
 }
@@ -205,7 +205,7 @@ type Machine struct {
 	epoch   uint32
 
 	stack     [MaxFrames][StackSize]byte
-	stackInit [MaxFrames][StackSize]bool
+	stackInit [MaxFrames][StackSize]byte
 	frames    [MaxFrames]frame
 	depth     int
 	maxDepth  int
@@ -236,6 +236,9 @@ type Machine struct {
 	mayGoto   uint64
 	steps     uint64
 	tailCalls int
+	// the fast loop's rarely used parameters (exec.go)
+	fastLo     int
+	fastBudget uint64
 
 	// Coverage turns on branch-edge recording into Output.Cover.
 	Coverage bool
@@ -376,7 +379,9 @@ func (m *Machine) RunWindow(in *Input, start, end int) Output {
 		m.stack[0] = *in.Stack
 	}
 	if in.StackInit != nil {
-		m.stackInit[0] = *in.StackInit
+		for i, ok := range in.StackInit {
+			m.stackInit[0][i] = b2u8(ok)
+		}
 	}
 	return m.execWindow(start, end)
 }
@@ -456,4 +461,11 @@ func isPerCPU(t ebpf.MapType) bool {
 type lookupRec struct {
 	mapIdx int
 	key    []byte
+}
+
+func b2u8(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -44,6 +44,10 @@ type Program struct {
 	Maps  []MapSpec
 
 	code []inst // one per slot; the second slot of an ld_imm64 is opBadSlot
+	// initSafe: from slot 0 with r1 and r10 set, every instruction's
+	// register reads are initialised on every path (staticInit), so a
+	// whole-program run needs no init-bit bookkeeping.
+	initSafe bool
 }
 
 // inst is the pre-decoded form of one instruction: everything the hot loop
@@ -59,6 +63,13 @@ type inst struct {
 	gen   uint16 // registers initialised
 	imm   int64  // sign-extended imm, the 64-bit immediate, or the helper id
 	tgt   int32  // jump / call target slot
+	// for the fast loop (exec.go)
+	fast   bool  // handled by the fast loop
+	cond   bool  // conditional jump (coverage)
+	jmp    bool  // conditional or unconditional jump
+	sx     bool  // sign-extending load
+	srcReg bool  // store from a register
+	step   uint8 // slots to the next instruction
 }
 
 // opBadSlot marks the second slot of an ld_imm64 (never a valid op id).
@@ -105,6 +116,22 @@ func NewProgram(name string, typ ebpf.ProgramType, insns []bpf.Insn, maps []MapS
 		if t, ok := in.JumpTarget(slot); ok {
 			c.tgt = int32(t)
 		}
+		c.step = uint8(in.Slots())
+		c.cond = info.Flags&bpf.FlagCondJump != 0 && info.Kind != bpf.KindMayGoto
+		c.jmp = c.cond || info.Kind == bpf.KindJa
+		c.sx = info.Kind == bpf.KindLoadSX
+		c.srcReg = info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreRelease
+		switch {
+		case info.Class == bpf.ClassALU || info.Class == bpf.ClassALU64:
+			c.fast = info.Kind != bpf.KindAddrSpaceCast
+		case c.cond, info.Kind == bpf.KindJa:
+			c.fast = true
+		case info.Kind == bpf.KindLdImm64:
+			c.fast = info.Pseudo == bpf.PseudoNone
+		case info.Kind == bpf.KindLoad, info.Kind == bpf.KindLoadSX, info.Kind == bpf.KindStoreImm,
+			info.Kind == bpf.KindStore, info.Kind == bpf.KindLoadAcquire, info.Kind == bpf.KindStoreRelease:
+			c.fast = true
+		}
 		// r10 is always initialised; never let it count as a read hazard.
 		c.reads = uint16(reads) &^ (1 << bpf.R10)
 		c.gen = uint16(writes)
@@ -114,7 +141,80 @@ func NewProgram(name string, typ ebpf.ProgramType, insns []bpf.Insn, maps []MapS
 		}
 		slot += in.Slots()
 	}
+	p.initSafe = staticInit(p.code)
 	return p, nil
+}
+
+// staticInit reports whether, from slot 0 with r1 and r10 initialised,
+// every instruction's register reads are initialised on every path: a
+// must-be-initialised forward dataflow over the slots. Programs with
+// bpf-to-bpf calls or callbacks (frames save and kill registers) and
+// helpers that leave r0 uninitialised are not analysed (false).
+func staticInit(code []inst) bool {
+	n := len(code)
+	if n == 0 {
+		return false
+	}
+	for _, c := range code {
+		switch c.op {
+		case bpf.OpCallLocal, bpf.OpLddwFunc:
+			return false
+		case bpf.OpCall:
+			switch c.imm {
+			case hTailCall, hRingbufSubmit, hRingbufDiscard, hLoop:
+				return false
+			}
+		}
+	}
+	const top = 0xffff
+	in := make([]uint16, n)
+	for i := range in {
+		in[i] = top
+	}
+	in[0] = 1<<bpf.R1 | 1<<bpf.R10
+	reached := make([]bool, n)
+	reached[0] = true
+	work := []int{0}
+	push := func(pc int, set uint16) {
+		if pc < 0 || pc >= n {
+			return
+		}
+		if !reached[pc] || in[pc]&set != in[pc] {
+			in[pc] &= set
+			reached[pc] = true
+			work = append(work, pc)
+		}
+	}
+	for len(work) > 0 {
+		pc := work[len(work)-1]
+		work = work[:len(work)-1]
+		c := &code[pc]
+		if c.op == opBadSlot {
+			continue // a jump into an ld_imm64: the run faults there
+		}
+		out := in[pc]&^c.kill | c.gen
+		info := c.op.Info()
+		switch {
+		case info.Kind == bpf.KindExit:
+		case info.Kind == bpf.KindJa:
+			push(int(c.tgt), out)
+		case info.Flags&bpf.FlagCondJump != 0:
+			push(pc+1, out)
+			push(int(c.tgt), out)
+		case info.Kind == bpf.KindLdImm64:
+			push(pc+2, out)
+		case info.Kind == bpf.KindLdAbs || info.Kind == bpf.KindLdInd:
+			push(pc+1, out) // (or the program ends with r0 = 0)
+		default:
+			push(pc+1, out)
+		}
+	}
+	for pc, c := range code {
+		if reached[pc] && c.op != opBadSlot && c.reads&^in[pc] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Slots is the program length in slots.
