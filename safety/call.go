@@ -211,14 +211,15 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 		if len(st.Frames) >= maxCallDepth {
 			return 0, c.fail(pc, StackSafety, "the call stack of %d frames is too deep", len(st.Frames)+1)
 		}
-		nf := &Frame{CallSite: pc, Func: fi, Callback: true}
+		nf := c.ar.frames.get()
+		*nf = Frame{CallSite: pc, Func: fi, Callback: true, Args: new([5]Reg)}
 		copy(nf.Args[:], f.Regs[bpf.R1:bpf.R6])
 		nf.Regs[bpf.R1] = scalarReg(URange(0, 1<<23))
 		nf.Regs[bpf.R2] = cbCtx
 		nf.Regs[bpf.R10] = Reg{Type: PtrStack, Frame: uint8(len(st.Frames))}
 		st.Frames = append(st.Frames, nf)
 		// The loop may also run zero times.
-		zero := st.clone()
+		zero := c.ar.clone(st)
 		zero.Frames = zero.Frames[:len(zero.Frames)-1]
 		zf := zero.cur()
 		c.clobberCallerSaved(zf)

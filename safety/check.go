@@ -79,10 +79,13 @@ type checker struct {
 	isJmp   []bool // JMP/JMP32 class: counted in jmps_processed
 	slot    []int  // instruction index -> slot
 	ptrType []Type // pointer type each load/store first used (save_aux_ptr_type)
+	// hasArena: the program uses an arena map (prog->aux->arena).
+	hasArena bool
 	visited [][]*checkpoint
 	work    []pending
 	idGen   uint32
 	res     *Result
+	ar      *arena
 	// kernel heuristic for adding checkpoints
 	jmps, prevJmps, prevInsns int
 	// current path
@@ -95,7 +98,11 @@ var errStop = errors.New("stop")
 
 // Verify runs the abstract interpreter over every path of p.
 func Verify(p *Program, opts *Options) *Result {
-	c := &checker{p: p, res: &Result{}}
+	c := &checker{p: p, res: &Result{}, ar: arenaPool.Get().(*arena)}
+	defer func() {
+		c.ar.reset()
+		arenaPool.Put(c.ar)
+	}()
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -154,21 +161,33 @@ func (c *checker) setup() error {
 		}
 		return c.fail(-1, Malformed, "%v", err)
 	}
-	atSlot := make(map[int]int, n)
+	sc := &c.ar.scratch
+	atSlot := grow(&sc.atSlot, offs[n])
+	for i := range atSlot {
+		atSlot[i] = -1
+	}
 	for i, s := range c.slot {
 		atSlot[s] = i
 	}
-	c.succ = make([][]int, n)
-	c.prune = make([]bool, n)
-	c.isJmp = make([]bool, n)
+	c.succ = grow(&sc.succ, n)
+	succBuf := grow(&sc.succBuf, 2*n)
+	for i := range c.succ {
+		c.succ[i] = succBuf[2*i : 2*i : 2*i+2]
+	}
+	c.prune = grow(&sc.prune, n)
+	c.isJmp = grow(&sc.isJmp, n)
+	clear(c.prune)
 	for i, in := range p.Insns {
 		cls := in.Info().Class
 		c.isJmp[i] = cls == bpf.ClassJMP || cls == bpf.ClassJMP32
 		f := p.Funcs[p.funcAt(i)]
 		inFunc := func(t int) bool { return t >= f.Start && t < f.End }
 		if t, ok := in.JumpTarget(c.slot[i]); ok {
-			ti, ok := atSlot[t]
-			if !ok || !inFunc(ti) {
+			ti := -1
+			if t >= 0 && t < len(atSlot) {
+				ti = atSlot[t]
+			}
+			if ti < 0 || !inFunc(ti) {
 				return c.fail(i, Malformed, "jump out of range to slot %d", t)
 			}
 			c.succ[i] = append(c.succ[i], ti)
@@ -198,9 +217,11 @@ func (c *checker) setup() error {
 		}
 	}
 	// check_cfg: every instruction must be reachable from its function's start.
-	seen := make([]bool, n)
+	seen := grow(&sc.seen, n)
+	clear(seen)
+	stack := sc.stack[:0]
 	for _, fn := range p.Funcs {
-		stack := []int{fn.Start}
+		stack = append(stack[:0], fn.Start)
 		seen[fn.Start] = true
 		for len(stack) > 0 {
 			i := stack[len(stack)-1]
@@ -218,9 +239,19 @@ func (c *checker) setup() error {
 			return c.fail(i, Malformed, "unreachable insn %d", c.slot[i])
 		}
 	}
-	c.live = liveIn(p, c.succ)
-	c.visited = make([][]*checkpoint, n)
-	c.ptrType = make([]Type, n)
+	sc.stack = stack
+	for _, r := range p.Refs {
+		if r.Map != nil && r.Map.Type == ebpf.Arena {
+			c.hasArena = true
+		}
+	}
+	c.live = liveIn(p, c.succ, sc)
+	c.visited = grow(&sc.visited, n)
+	for i := range c.visited {
+		c.visited[i] = c.visited[i][:0]
+	}
+	c.ptrType = grow(&sc.ptrType, n)
+	clear(c.ptrType)
 	if c.opts.Summaries {
 		c.res.Before = make([]*Summary, n)
 		c.res.After = make([]*Summary, n)
@@ -241,7 +272,8 @@ func (c *checker) newID() uint32 { c.idGen++; return c.idGen }
 
 // initial returns the entry state of function f.
 func (c *checker) initial(f int) (*State, error) {
-	fr := &Frame{CallSite: -1, Func: f}
+	fr := c.ar.frames.get()
+	*fr = Frame{CallSite: -1, Func: f}
 	fr.Regs[bpf.R10] = Reg{Type: PtrStack}
 	fn := c.p.Funcs[f]
 	if f == 0 {
@@ -265,7 +297,10 @@ func (c *checker) initial(f int) (*State, error) {
 			}
 		}
 	}
-	return &State{Frames: []*Frame{fr}}, nil
+	st := c.ar.states.get()
+	*st = State{Frames: c.ar.framePtrs(1)}
+	st.Frames[0] = fr
+	return st, nil
 }
 
 func (c *checker) run() {
@@ -414,7 +449,8 @@ func (c *checker) visit(pc int, st *State) (bool, error) {
 		return false, nil
 	}
 	c.prevJmps, c.prevInsns = c.jmps, c.res.Processed
-	cp := &checkpoint{st: st.clone(), parent: c.cp, branches: 1}
+	cp := c.ar.cps.get()
+	*cp = checkpoint{st: c.ar.clone(st), parent: c.cp, branches: 1}
 	c.visited[pc] = append(c.visited[pc], cp)
 	c.cp = cp
 	c.res.States++

@@ -5,10 +5,10 @@ import "github.com/k2opt/k2opt/bpf"
 // liveIn computes, per instruction, the registers read before being written
 // on some path from it (backward dataflow inside each function). State
 // pruning ignores dead registers, as the kernel's read marks do.
-func liveIn(p *Program, succ [][]int) []bpf.RegSet {
+func liveIn(p *Program, succ [][]int, sc *scratch) []bpf.RegSet {
 	n := len(p.Insns)
-	use := make([]bpf.RegSet, n)
-	def := make([]bpf.RegSet, n)
+	use := grow(&sc.use, n)
+	def := grow(&sc.def, n)
 	for i, in := range p.Insns {
 		r, w := in.CallReads(), in.Writes()
 		switch in.Op() {
@@ -23,7 +23,8 @@ func liveIn(p *Program, succ [][]int) []bpf.RegSet {
 		}
 		use[i], def[i] = r|bpf.RegsOf(bpf.R10), w
 	}
-	live := make([]bpf.RegSet, n)
+	live := grow(&sc.live, n)
+	clear(live)
 	for changed := true; changed; {
 		changed = false
 		for i := n - 1; i >= 0; i-- {

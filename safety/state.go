@@ -129,13 +129,18 @@ type Frame struct {
 	Func     int // index into Program.Funcs
 	// Callback: this frame runs a bpf_loop callback; Iter counts runs.
 	Callback bool
-	Args     [5]Reg // callback frames: the caller's r1-r5 at the call, to run it again
+	// shared: Stack's backing array is shared with a clone and must be
+	// copied before it is written (copy-on-write).
+	shared bool
+	Args   *[5]Reg // callback frames: the caller's r1-r5 at the call, to run it again (immutable)
 }
 
-func (f *Frame) clone() *Frame {
-	n := *f
-	n.Stack = append([]Slot(nil), f.Stack...)
-	return &n
+// ownStack makes the frame's stack private before a write.
+func (f *Frame) ownStack() {
+	if f.shared {
+		f.Stack = append([]Slot(nil), f.Stack...)
+		f.shared = false
+	}
 }
 
 // State is the verifier state of one path.
@@ -147,19 +152,31 @@ type State struct {
 	Loop    int      // bounded-loop iterations of the current callback frame
 }
 
-func (s *State) clone() *State {
-	n := &State{Frames: make([]*Frame, len(s.Frames)), Refs: append([]uint32(nil), s.Refs...),
-		Lock: s.Lock, MayGoto: s.MayGoto, Loop: s.Loop}
+// clone copies s; registers are copied, stacks are shared copy-on-write.
+// Memory comes from the checker's arena.
+func (a *arena) clone(s *State) *State {
+	n := a.states.get()
+	*n = State{Frames: a.framePtrs(len(s.Frames)), Lock: s.Lock, MayGoto: s.MayGoto, Loop: s.Loop}
+	if len(s.Refs) > 0 {
+		n.Refs = append([]uint32(nil), s.Refs...)
+	}
 	for i, f := range s.Frames {
-		n.Frames[i] = f.clone()
+		nf := a.frames.get()
+		*nf = *f
+		if len(f.Stack) > 0 {
+			f.shared, nf.shared = true, true
+		}
+		n.Frames[i] = nf
 	}
 	return n
 }
 
 func (s *State) cur() *Frame { return s.Frames[len(s.Frames)-1] }
 
-// slot returns stack slot i of frame f, growing the stack as needed.
+// slot returns stack slot i of frame f for writing, growing the stack as
+// needed.
 func (f *Frame) slot(i int) *Slot {
+	f.ownStack()
 	for len(f.Stack) <= i {
 		f.Stack = append(f.Stack, Slot{})
 	}
@@ -171,6 +188,14 @@ func (s *State) eachReg(fn func(r *Reg)) {
 	for _, f := range s.Frames {
 		for i := range f.Regs {
 			fn(&f.Regs[i])
+		}
+		if f.shared {
+			for i := range f.Stack {
+				if f.Stack[i].B[0] == StackSpill {
+					f.ownStack()
+					break
+				}
+			}
 		}
 		for i := range f.Stack {
 			if f.Stack[i].B[0] == StackSpill {

@@ -51,7 +51,7 @@ func (c *checker) step(pc int, st *State) (int, error) {
 	case bpf.KindMayGoto:
 		// Taken when the run-time budget is spent: explore the exit first,
 		// queue the loop body one may_goto level deeper (kernel order).
-		body := st.clone()
+		body := c.ar.clone(st)
 		body.MayGoto++
 		c.fork(pc+1, body)
 		return c.succ[pc][0], nil
@@ -119,6 +119,9 @@ func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
 		*dst = scalarReg(SignExt(v, int(info.SrcBits), w))
 		return nil
 	case bpf.KindAddrSpaceCast:
+		if !c.hasArena {
+			return c.fail(pc, MapAccess, "addr_space_cast insn can only be used in a program that has an associated arena")
+		}
 		if _, err := c.readReg(pc, f, in.Src); err != nil {
 			return err
 		}
@@ -375,6 +378,9 @@ func (c *checker) ctxAccess(pc int, ptr *Reg, a access) (Reg, error) {
 		}
 		return val, nil
 	}
+	if c.p.Type == ebpf.CGroupSockAddr && !sockAddrFieldOK(c.p.Attach, off) {
+		return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d: field not available for attach type %s", off, size, c.p.Attach)
+	}
 	for _, fl := range pi.fields {
 		if off < fl.off || off >= fl.off+fl.size {
 			continue
@@ -401,6 +407,27 @@ func (c *checker) ctxAccess(pc int, ptr *Reg, a access) (Reg, error) {
 		return val, nil
 	}
 	return Reg{}, c.fail(pc, CtxAccess, "invalid bpf_context access off=%d size=%d for %s", off, size, c.p.Type)
+}
+
+// sockAddrFieldOK is the address-family check of sock_addr_is_valid_access:
+// user_ip4 / user_ip6 only for their family's hooks, msg_src_ip4/6 only for
+// sendmsg.
+func sockAddrFieldOK(at ebpf.AttachType, off int32) bool {
+	v4 := at == ebpf.AttachCGroupInet4Bind || at == ebpf.AttachCGroupInet4Connect || at == ebpf.AttachCgroupInet4GetPeername ||
+		at == ebpf.AttachCgroupInet4GetSockname || at == ebpf.AttachCGroupUDP4Sendmsg || at == ebpf.AttachCGroupUDP4Recvmsg
+	v6 := at == ebpf.AttachCGroupInet6Bind || at == ebpf.AttachCGroupInet6Connect || at == ebpf.AttachCgroupInet6GetPeername ||
+		at == ebpf.AttachCgroupInet6GetSockname || at == ebpf.AttachCGroupUDP6Sendmsg || at == ebpf.AttachCGroupUDP6Recvmsg
+	switch {
+	case off >= 4 && off < 8:
+		return v4
+	case off >= 8 && off < 24:
+		return v6
+	case off >= 40 && off < 44:
+		return at == ebpf.AttachCGroupUDP4Sendmsg
+	case off >= 44 && off < 60:
+		return at == ebpf.AttachCGroupUDP6Sendmsg
+	}
+	return true
 }
 
 // stackRange returns the byte range [lo, hi) of a stack access relative to
@@ -750,6 +777,22 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 	if err := c.atomicPtrOK(pc, in.Dst, ptr); err != nil {
 		return err
 	}
+	if ptr.Type == PtrArena && info.Flags&bpf.FlagFetch != 0 &&
+		(info.Atomic == bpf.AtomicAnd || info.Atomic == bpf.AtomicOr || info.Atomic == bpf.AtomicXor) {
+		// bpf_jit_supports_insn (x86-64): no fetch-and/or/xor on arena memory.
+		return c.fail(pc, PointerMath, "BPF_ATOMIC stores into r%d arena are not allowed (fetch-%s)", in.Dst, info.Mnemonic)
+	}
+	if info.Flags&bpf.FlagFetch != 0 {
+		load := in.Src
+		if info.Atomic == bpf.AtomicCmpxchg {
+			load = bpf.R0
+		}
+		if load == in.Dst {
+			// check_atomic_rmw fills the fetch register before checking the
+			// write, so the address register has become a scalar.
+			return c.fail(pc, PointerMath, "r%d is both the address and the fetch destination of %s", in.Dst, info.Mnemonic)
+		}
+	}
 	if err := c.insnPtr(pc, ptr.Type); err != nil {
 		return err
 	}
@@ -877,7 +920,7 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 	case a.Type == ScalarValue && b.Type == ScalarValue:
 		bt := branchTaken(k, a.V, b.V, w)
 		if bt != 0 {
-			tst = st.clone()
+			tst = c.ar.clone(st)
 			if !c.refineState(tst, in, info, k, *a, b) {
 				tst = nil
 			}
@@ -893,7 +936,7 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 		if a.Type == ScalarValue {
 			p = b
 		}
-		eq, ne := st.clone(), st
+		eq, ne := c.ar.clone(st), st
 		if k == bpf.KindJne {
 			tst, fst = ne, eq
 		} else {
@@ -912,7 +955,7 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 			}
 		}
 	default:
-		tst, fst = st.clone(), st
+		tst, fst = c.ar.clone(st), st
 		if w == 64 {
 			c.pktCompare(k, *a, b, tst, fst)
 		}
@@ -920,7 +963,7 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 	switch {
 	case tst != nil && fst != nil:
 		if tst == st {
-			tst = st.clone() // st itself continues below as fst
+			tst = c.ar.clone(st) // st itself continues below as fst
 		}
 		c.fork(taken, tst)
 		return c.continueWith(st, fst, fall), nil
@@ -1058,7 +1101,7 @@ func (c *checker) exit(pc int, st *State) (int, error) {
 		if isCB {
 			// Another iteration may follow: verify the call again from the
 			// state this one left behind, with the call's arguments.
-			again := st.clone()
+			again := c.ar.clone(st)
 			copy(again.cur().Regs[bpf.R1:bpf.R6], args[:])
 			again.Loop++
 			c.fork(callsite, again)
@@ -1142,7 +1185,8 @@ func (c *checker) localCall(pc int, in bpf.Insn, st *State) (int, error) {
 	if len(st.Frames) >= maxCallDepth {
 		return 0, c.fail(pc, StackSafety, "the call stack of %d frames is too deep", len(st.Frames)+1)
 	}
-	nf := &Frame{CallSite: pc, Func: fi}
+	nf := c.ar.frames.get()
+	*nf = Frame{CallSite: pc, Func: fi}
 	for r := bpf.R1; r <= bpf.R5; r++ {
 		nf.Regs[r] = caller.Regs[r]
 	}
