@@ -81,11 +81,11 @@ type checker struct {
 	ptrType []Type // pointer type each load/store first used (save_aux_ptr_type)
 	// hasArena: the program uses an arena map (prog->aux->arena).
 	hasArena bool
-	visited [][]*checkpoint
-	work    []pending
-	idGen   uint32
-	res     *Result
-	ar      *arena
+	visited  [][]*checkpoint
+	work     []pending
+	idGen    uint32
+	res      *Result
+	ar       *arena
 	// kernel heuristic for adding checkpoints
 	jmps, prevJmps, prevInsns int
 	// current path
