@@ -685,6 +685,10 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 				k++
 			}
 			m.cover[k] = true
+			if m.cmpLog && m.ncmp < len(m.cmps) && code[pc].cond {
+				m.cmps[m.ncmp] = m.cmpOf(pc, &code[pc])
+				m.ncmp++
+			}
 		}
 		if t {
 			pc = int(code[pc].tgt)
@@ -1093,6 +1097,13 @@ func (m *Machine) fast(pc, lo, hi int, steps, budget uint64, init uint16, track 
 				k++
 			}
 			m.cover[k] = true
+			if m.cmpLog && m.ncmp < len(m.cmps) {
+				m.cmps[m.ncmp] = cmpRec{pc: int32(pc), a: r[in.dst&15], b: uint64(in.imm)}
+				if !in.immSrc {
+					m.cmps[m.ncmp].b = r[in.src&15]
+				}
+				m.ncmp++
+			}
 		}
 		if !t {
 			pc++
@@ -1226,4 +1237,19 @@ func (m *Machine) ret() (int, FaultKind) {
 		return m.loopNext(f.loop)
 	}
 	return int(f.ret), FaultNone
+}
+
+// cmpRec is one executed conditional jump's operands (for input
+// generation: the values a branch compared).
+type cmpRec struct {
+	pc   int32
+	a, b uint64
+}
+
+func (m *Machine) cmpOf(pc int, in *inst) cmpRec {
+	c := cmpRec{pc: int32(pc), a: m.r[in.dst&15], b: uint64(in.imm)}
+	if !in.immSrc {
+		c.b = m.r[in.src&15]
+	}
+	return c
 }

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 
@@ -407,12 +408,21 @@ func mutate(rng *rand.Rand, in *Input) *Input {
 
 // GenCoverage generates inputs for p and grows them by coverage-guided
 // mutation for up to budget runs; it returns the inputs that each added
-// branch coverage and the coverage reached.
+// branch coverage and the coverage reached. Besides random mutation it
+// steers toward uncovered branch edges with the operands the branch
+// compared (input-to-state substitution, as Redqueen does): where the
+// compared value occurs in the packet, the context or a map value, it is
+// replaced by the other operand (and its neighbours); packet-bounds
+// checks get packet lengths that cross them.
 func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered, total int) {
 	m := NewMachine(p, nil)
 	m.Coverage = true
+	m.cmpLog = true
 	seen := make([]bool, 2*len(p.code))
+	var queue []*Input
+	runs := 0
 	try := func(in *Input) bool {
+		runs++
 		out := m.Run(in)
 		gain := false
 		for i, c := range out.Cover {
@@ -423,6 +433,15 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 		if gain {
 			kept = append(kept, in)
 		}
+		// comparisons next to an uncovered edge suggest new inputs
+		for _, c := range m.cmps[:m.ncmp] {
+			if seen[2*c.pc] && seen[2*c.pc+1] {
+				continue
+			}
+			if len(queue) < 4096 {
+				queue = append(queue, steer(in, c, m)...)
+			}
+		}
 		return gain
 	}
 	seeds := GenInputs(p, rng, min(budget/4, 400))
@@ -432,11 +451,113 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 	if len(kept) == 0 && len(seeds) > 0 {
 		kept = append(kept, seeds[0])
 	}
-	for n := len(seeds); n < budget && len(kept) > 0; n++ {
+	for runs < budget && len(kept) > 0 {
+		if len(queue) > 0 && rng.IntN(2) == 0 {
+			i := rng.IntN(len(queue))
+			in := queue[i]
+			queue[i] = queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			try(in)
+			continue
+		}
 		try(mutate(rng, kept[rng.IntN(len(kept))]))
 	}
 	covered, total = countEdges(p, seen)
 	return kept, covered, total
+}
+
+// steer returns variants of in meant to flip the branch c recorded.
+func steer(in *Input, c cmpRec, m *Machine) []*Input {
+	var out []*Input
+	// packet bounds: data + n vs data_end, both packet pointers
+	if c.a>>ptrShift == ptrTag && c.b>>ptrShift == ptrTag && int(c.a>>32)&idMask == regPacket && int(c.b>>32)&idMask == regPacket {
+		delta := ptrOff(c.a) - ptrOff(c.b)
+		for _, d := range []int64{delta - 1, delta, delta + 1} {
+			n := int64(len(in.Packet)) + d
+			if n < 0 || n > 1500 || d == 0 {
+				continue
+			}
+			v := *in
+			v.Packet = make([]byte, n)
+			copy(v.Packet, in.Packet)
+			if v.Ctx != nil && len(v.Ctx) > skbLen+4 && m.layout != xdpLayout {
+				v.Ctx = append([]byte(nil), in.Ctx...)
+				binary.NativeEndian.PutUint32(v.Ctx[skbLen:], uint32(n))
+			}
+			out = append(out, &v)
+		}
+		return out
+	}
+	for _, pair := range [][2]uint64{{c.a, c.b}, {c.b, c.a}} {
+		from, to := pair[0], pair[1]
+		for _, t := range []uint64{to, to + 1, to - 1, to | from, to ^ from} {
+			if t == from {
+				continue
+			}
+			out = append(out, substitute(in, from, t)...)
+		}
+	}
+	return out
+}
+
+// substitute replaces occurrences of from (as 1-, 2-, 4- or 8-byte
+// little- or big-endian integers) in in's packet, context and map values
+// by to in the same encoding.
+func substitute(in *Input, from, to uint64) []*Input {
+	var out []*Input
+	for _, w := range []int{8, 4, 2, 1} {
+		if w < 8 && from>>(8*w) != 0 && from>>(8*w) != 1<<(64-8*w)-1 {
+			continue // from does not fit w bytes (zero- or sign-extended)
+		}
+		if w == 1 && from == 0 {
+			continue // zero bytes are everywhere
+		}
+		for _, be := range []bool{false, true} {
+			if w == 1 && be {
+				continue
+			}
+			pat := encode(from, w, be)
+			rep := encode(to, w, be)
+			if i := bytes.Index(in.Packet, pat); i >= 0 {
+				v := *in
+				v.Packet = append([]byte(nil), in.Packet...)
+				copy(v.Packet[i:], rep)
+				out = append(out, &v)
+			}
+			if i := bytes.Index(in.Ctx, pat); i >= 0 {
+				v := *in
+				v.Ctx = append([]byte(nil), in.Ctx...)
+				copy(v.Ctx[i:], rep)
+				out = append(out, &v)
+			}
+			for mi, kvs := range in.Maps {
+				for e, kv := range kvs {
+					if i := bytes.Index(kv.Value, pat); i >= 0 {
+						v := *in
+						v.Maps = append([][]KV(nil), in.Maps...)
+						v.Maps[mi] = append([]KV(nil), kvs...)
+						val := append([]byte(nil), kv.Value...)
+						copy(val[i:], rep)
+						v.Maps[mi][e].Value = val
+						out = append(out, &v)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func encode(v uint64, w int, be bool) []byte {
+	b := make([]byte, w)
+	for i := range w {
+		if be {
+			b[w-1-i] = byte(v >> (8 * i))
+		} else {
+			b[i] = byte(v >> (8 * i))
+		}
+	}
+	return b
 }
 
 // randEnvChoices picks the environment's answers to helpers whose outcome

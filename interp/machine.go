@@ -246,6 +246,11 @@ type Machine struct {
 	RecordLookups bool
 	lookups       []lookupRec
 	cover         []bool
+	// cmpLog records conditional jumps' operands into cmps (with
+	// Coverage on), for comparison-guided input generation.
+	cmpLog bool
+	cmps   [256]cmpRec
+	ncmp   int
 }
 
 // NewMachine prepares a machine for p.
@@ -304,6 +309,7 @@ func (m *Machine) reset(in *Input) {
 	if m.Coverage {
 		clear(m.cover)
 	}
+	m.ncmp = 0
 
 	// Context: raw bytes; pointer fields are served by the layout.
 	n := copy(m.ctx, in.Ctx)

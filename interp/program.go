@@ -68,6 +68,7 @@ type inst struct {
 	cond   bool  // conditional jump (coverage)
 	jmp    bool  // conditional or unconditional jump
 	sx     bool  // sign-extending load
+	immSrc bool  // the source operand is imm
 	srcReg bool  // store from a register
 	step   uint8 // slots to the next instruction
 }
@@ -120,6 +121,7 @@ func NewProgram(name string, typ ebpf.ProgramType, insns []bpf.Insn, maps []MapS
 		c.cond = info.Flags&bpf.FlagCondJump != 0 && info.Kind != bpf.KindMayGoto
 		c.jmp = c.cond || info.Kind == bpf.KindJa
 		c.sx = info.Kind == bpf.KindLoadSX
+		c.immSrc = info.ImmSrc
 		c.srcReg = info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreRelease
 		switch {
 		case info.Class == bpf.ClassALU || info.Class == bpf.ClassALU64:
