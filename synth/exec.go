@@ -1,0 +1,523 @@
+package synth
+
+import (
+	"math/bits"
+
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// cinsn is the search's form of one window instruction: the op resolved
+// once, the immediate sign-extended (or the 64-bit constant of an
+// ld_imm64), and a jump's target as a window position (n = the window's
+// exit) instead of a slot offset, so that proposals never need jump fix-ups.
+type cinsn struct {
+	op       bpf.Op
+	dst, src uint8
+	off      int16
+	imm      int64
+	tgt      int16
+}
+
+// nop is the deletion placeholder inside a candidate.
+var nop = cinsn{op: bpf.OpJa, tgt: -1}
+
+func (c cinsn) isNop() bool { return c.op == bpf.OpJa && c.tgt < 0 }
+
+// sem is what the evaluator needs of an op, read once from the table.
+type sem struct {
+	kind   bpf.Kind
+	w32    bool // 32-bit ALU or jump
+	immSrc bool
+	size   uint8
+	sbits  uint8 // movsx source width
+	width  uint8
+	atomic int32
+	ok     bool // the evaluator implements it
+}
+
+var sems = func() (t [bpf.NumOps + 1]sem) {
+	for _, op := range bpf.Ops() {
+		i := op.Info()
+		s := sem{kind: i.Kind, w32: i.Width == 32, immSrc: i.ImmSrc, size: i.Size, sbits: i.SrcBits, width: i.Width, atomic: i.Atomic}
+		switch i.Kind {
+		case bpf.KindAddrSpaceCast, bpf.KindMayGoto, bpf.KindCall, bpf.KindCallLocal, bpf.KindCallKfunc,
+			bpf.KindExit, bpf.KindLdAbs, bpf.KindLdInd:
+		case bpf.KindLdImm64:
+			s.ok = i.Pseudo == bpf.PseudoNone
+		case bpf.KindJa:
+			s.ok = op == bpf.OpJa // gotol: not inside windows
+		case bpf.KindLe, bpf.KindBe, bpf.KindBswap:
+			s.ok = true
+			s.w32 = false
+		default:
+			s.ok = true
+		}
+		if i.Has(bpf.FlagJump) && i.Kind != bpf.KindJa {
+			s.w32 = i.Class == bpf.ClassJMP32
+		}
+		t[op] = s
+	}
+	return t
+}()
+
+// Pointers in tests are tagged like interp's: ptrTag in the top byte, the
+// region in the next, a biased 32-bit offset at the bottom.
+const (
+	ptrTag  = 0xbf
+	ptrBias = 1 << 31
+)
+
+// Regions a test's pointers may point into.
+const (
+	RegStack   = iota // offset StackSize is r10
+	RegCtx            // the context
+	RegPacket         // offset 0 is data
+	RegMap0           // map values, one region per distinct map at the window entry
+	NumRegions = RegMap0 + 4
+)
+
+// StackSize is the frame the window sees.
+const StackSize = 512
+
+// Ptr is the test value of a pointer to offset off of region r.
+func Ptr(r int, off int) uint64 {
+	return uint64(ptrTag)<<56 | uint64(r)<<48 | uint64(uint32(off+ptrBias))
+}
+
+// fault kinds of the evaluator (0 = none).
+const (
+	fNone = iota
+	fUninitReg
+	fBadAddr
+	fOOB
+	fUninitStack
+	fUnsupported
+)
+
+// Test is one window input: registers and memory at the window's entry.
+// The evaluator mutates Mem during a run and restores it afterwards, so a
+// Test belongs to one goroutine at a time (chains clone their tests).
+type Test struct {
+	Regs      [bpf.NumRegs]uint64
+	Init      bpf.RegSet
+	Mem       [NumRegions][]byte
+	StackInit []bool // len StackSize
+
+	// Expected results, filled by the original window's run.
+	want     [bpf.NumRegs]uint64
+	wantInit bpf.RegSet
+	wantMem  []memByte
+}
+
+// Clone returns a deep copy of t.
+func (t *Test) Clone() *Test {
+	c := *t
+	for r := range c.Mem {
+		c.Mem[r] = append([]byte(nil), t.Mem[r]...)
+	}
+	c.StackInit = append([]bool(nil), t.StackInit...)
+	c.wantMem = append([]memByte(nil), t.wantMem...)
+	return &c
+}
+
+type memByte struct {
+	region uint8
+	off    uint32
+	val    byte
+}
+
+type logEntry struct {
+	region  uint8
+	off     uint32
+	old     byte
+	oldInit bool
+}
+
+// machine runs candidates on tests. It is reused across runs and
+// allocates nothing once its log has grown.
+type machine struct {
+	r    [16]uint64
+	init uint16
+	log  []logEntry
+	t    *Test
+}
+
+func (m *machine) resolve(a uint64, size uint8) ([]byte, uint32, int) {
+	if a>>56 != ptrTag || (a>>32)&0xffff > 0xff {
+		return nil, 0, fBadAddr
+	}
+	reg := int(a>>48) & 0xff
+	if reg >= NumRegions {
+		return nil, 0, fBadAddr
+	}
+	buf := m.t.Mem[reg]
+	off := int64(uint32(a)) - ptrBias
+	if off < 0 || off+int64(size) > int64(len(buf)) {
+		return nil, 0, fOOB
+	}
+	return buf, uint32(off), fNone
+}
+
+func (m *machine) load(a uint64, size uint8) (uint64, int) {
+	buf, off, f := m.resolve(a, size)
+	if f != fNone {
+		return 0, f
+	}
+	if a>>48&0xff == RegStack {
+		for _, ok := range m.t.StackInit[off : off+uint32(size)] {
+			if !ok {
+				return 0, fUninitStack
+			}
+		}
+	}
+	var v uint64
+	for i := int(size) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(buf[off+uint32(i)])
+	}
+	return v, fNone
+}
+
+func (m *machine) store(a uint64, size uint8, v uint64) int {
+	buf, off, f := m.resolve(a, size)
+	if f != fNone {
+		return f
+	}
+	reg := uint8(a >> 48)
+	stack := reg == RegStack
+	for i := uint32(0); i < uint32(size); i++ {
+		e := logEntry{region: reg, off: off + i, old: buf[off+i]}
+		if stack {
+			e.oldInit = m.t.StackInit[off+i]
+			m.t.StackInit[off+i] = true
+		}
+		m.log = append(m.log, e)
+		buf[off+i] = byte(v >> (8 * i))
+	}
+	return fNone
+}
+
+// undo restores the test's memory.
+func (m *machine) undo() {
+	for i := len(m.log) - 1; i >= 0; i-- {
+		e := m.log[i]
+		m.t.Mem[e.region][e.off] = e.old
+		if e.region == RegStack {
+			m.t.StackInit[e.off] = e.oldInit
+		}
+	}
+	m.log = m.log[:0]
+}
+
+func sext(v uint64, b uint8) uint64 { return uint64(int64(v<<(64-b)) >> (64 - b)) }
+
+// alu computes one ALU op of width 32 or 64 (operands already read).
+func alu(s *sem, a, b uint64) uint64 {
+	if s.w32 {
+		a, b = uint64(uint32(a)), uint64(uint32(b))
+	}
+	var r uint64
+	switch s.kind {
+	case bpf.KindAdd:
+		r = a + b
+	case bpf.KindSub:
+		r = a - b
+	case bpf.KindMul:
+		r = a * b
+	case bpf.KindDiv:
+		if b != 0 {
+			r = a / b
+		}
+	case bpf.KindMod:
+		r = a
+		if b != 0 {
+			r = a % b
+		}
+	case bpf.KindSDiv:
+		if s.w32 {
+			x, y := int32(a), int32(b)
+			switch {
+			case y == 0:
+				r = 0
+			case y == -1:
+				r = uint64(uint32(-x))
+			default:
+				r = uint64(uint32(x / y))
+			}
+		} else {
+			x, y := int64(a), int64(b)
+			switch {
+			case y == 0:
+				r = 0
+			case y == -1:
+				r = uint64(-x)
+			default:
+				r = uint64(x / y)
+			}
+		}
+	case bpf.KindSMod:
+		if s.w32 {
+			x, y := int32(a), int32(b)
+			switch {
+			case y == 0:
+				r = uint64(uint32(x))
+			case y == -1:
+				r = 0
+			default:
+				r = uint64(uint32(x % y))
+			}
+		} else {
+			x, y := int64(a), int64(b)
+			switch {
+			case y == 0:
+				r = uint64(x)
+			case y == -1:
+				r = 0
+			default:
+				r = uint64(x % y)
+			}
+		}
+	case bpf.KindOr:
+		r = a | b
+	case bpf.KindAnd:
+		r = a & b
+	case bpf.KindXor:
+		r = a ^ b
+	case bpf.KindLsh:
+		if s.w32 {
+			r = a << (b & 31)
+		} else {
+			r = a << (b & 63)
+		}
+	case bpf.KindRsh:
+		if s.w32 {
+			r = a >> (b & 31)
+		} else {
+			r = a >> (b & 63)
+		}
+	case bpf.KindArsh:
+		if s.w32 {
+			r = uint64(uint32(int32(a) >> (b & 31)))
+		} else {
+			r = uint64(int64(a) >> (b & 63))
+		}
+	case bpf.KindNeg:
+		r = -a
+	case bpf.KindMov:
+		r = b
+	case bpf.KindMovSX:
+		r = sext(b, s.sbits)
+	case bpf.KindLe:
+		r = a & (1<<s.width - 1)
+		if s.width == 64 {
+			r = a
+		}
+	case bpf.KindBe, bpf.KindBswap:
+		switch s.width {
+		case 16:
+			r = uint64(bits.ReverseBytes16(uint16(a)))
+		case 32:
+			r = uint64(bits.ReverseBytes32(uint32(a)))
+		default:
+			r = bits.ReverseBytes64(a)
+		}
+	}
+	if s.w32 {
+		r = uint64(uint32(r))
+	}
+	return r
+}
+
+func cond(s *sem, a, b uint64) bool {
+	if s.w32 {
+		a, b = uint64(uint32(a)), uint64(uint32(b))
+		switch s.kind {
+		case bpf.KindJsgt:
+			return int32(a) > int32(b)
+		case bpf.KindJsge:
+			return int32(a) >= int32(b)
+		case bpf.KindJslt:
+			return int32(a) < int32(b)
+		case bpf.KindJsle:
+			return int32(a) <= int32(b)
+		}
+	}
+	switch s.kind {
+	case bpf.KindJeq:
+		return a == b
+	case bpf.KindJne:
+		return a != b
+	case bpf.KindJgt:
+		return a > b
+	case bpf.KindJge:
+		return a >= b
+	case bpf.KindJlt:
+		return a < b
+	case bpf.KindJle:
+		return a <= b
+	case bpf.KindJset:
+		return a&b != 0
+	case bpf.KindJsgt:
+		return int64(a) > int64(b)
+	case bpf.KindJsge:
+		return int64(a) >= int64(b)
+	case bpf.KindJslt:
+		return int64(a) < int64(b)
+	case bpf.KindJsle:
+		return int64(a) <= int64(b)
+	}
+	return false
+}
+
+// run executes prog on t from its entry state. Memory writes stay in t
+// (logged) until undo. It returns a fault kind (fNone when the window ran
+// to its end).
+func (m *machine) run(prog []cinsn, t *Test) int {
+	m.t = t
+	m.log = m.log[:0]
+	copy(m.r[:], t.Regs[:])
+	m.r[bpf.R10] = Ptr(RegStack, StackSize)
+	m.init = uint16(t.Init) | 1<<bpf.R10
+	n := len(prog)
+	for pc := 0; pc < n; {
+		c := &prog[pc]
+		s := &sems[c.op]
+		pc++
+		if c.isNop() {
+			continue
+		}
+		dst, src := c.dst&15, c.src&15
+		switch s.kind {
+		case bpf.KindAdd, bpf.KindSub, bpf.KindMul, bpf.KindDiv, bpf.KindMod, bpf.KindSDiv, bpf.KindSMod,
+			bpf.KindOr, bpf.KindAnd, bpf.KindXor, bpf.KindLsh, bpf.KindRsh, bpf.KindArsh,
+			bpf.KindNeg, bpf.KindLe, bpf.KindBe, bpf.KindBswap:
+			if m.init&(1<<dst) == 0 {
+				return fUninitReg
+			}
+			b := uint64(c.imm)
+			if !s.immSrc && s.kind != bpf.KindNeg && s.kind < bpf.KindLe {
+				if m.init&(1<<src) == 0 {
+					return fUninitReg
+				}
+				b = m.r[src]
+			}
+			m.r[dst] = alu(s, m.r[dst], b)
+		case bpf.KindMov, bpf.KindMovSX:
+			b := uint64(c.imm)
+			if !s.immSrc {
+				if m.init&(1<<src) == 0 {
+					return fUninitReg
+				}
+				b = m.r[src]
+			}
+			m.r[dst] = alu(s, 0, b)
+			m.init |= 1 << dst
+		case bpf.KindLdImm64:
+			m.r[dst] = uint64(c.imm)
+			m.init |= 1 << dst
+		case bpf.KindJa:
+			pc = int(c.tgt)
+		case bpf.KindJeq, bpf.KindJne, bpf.KindJgt, bpf.KindJge, bpf.KindJlt, bpf.KindJle, bpf.KindJset,
+			bpf.KindJsgt, bpf.KindJsge, bpf.KindJslt, bpf.KindJsle:
+			if m.init&(1<<dst) == 0 {
+				return fUninitReg
+			}
+			b := uint64(c.imm)
+			if !s.immSrc {
+				if m.init&(1<<src) == 0 {
+					return fUninitReg
+				}
+				b = m.r[src]
+			}
+			if cond(s, m.r[dst], b) {
+				pc = int(c.tgt)
+			}
+		case bpf.KindLoad, bpf.KindLoadSX, bpf.KindLoadAcquire:
+			if m.init&(1<<src) == 0 {
+				return fUninitReg
+			}
+			v, f := m.load(m.r[src]+uint64(int64(c.off)), s.size)
+			if f != fNone {
+				return f
+			}
+			if s.kind == bpf.KindLoadSX {
+				v = sext(v, 8*s.size)
+			}
+			m.r[dst] = v
+			m.init |= 1 << dst
+		case bpf.KindStore, bpf.KindStoreRelease, bpf.KindStoreImm:
+			if m.init&(1<<dst) == 0 {
+				return fUninitReg
+			}
+			v := uint64(c.imm)
+			if s.kind != bpf.KindStoreImm {
+				if m.init&(1<<src) == 0 {
+					return fUninitReg
+				}
+				v = m.r[src]
+			}
+			if f := m.store(m.r[dst]+uint64(int64(c.off)), s.size, v); f != fNone {
+				return f
+			}
+		case bpf.KindAtomic:
+			if f := m.atomic(c, s); f != fNone {
+				return f
+			}
+		default:
+			return fUnsupported
+		}
+	}
+	return fNone
+}
+
+func (m *machine) atomic(c *cinsn, s *sem) int {
+	dst, src := c.dst&15, c.src&15
+	if m.init&(1<<dst) == 0 || m.init&(1<<src) == 0 {
+		return fUninitReg
+	}
+	addr := m.r[dst] + uint64(int64(c.off))
+	old, f := m.load(addr, s.size)
+	if f != fNone {
+		return f
+	}
+	v := m.r[src]
+	op := s.atomic &^ bpf.AtomicFetch
+	var nv uint64
+	switch op {
+	case bpf.AtomicAdd:
+		nv = old + v
+	case bpf.AtomicOr:
+		nv = old | v
+	case bpf.AtomicAnd:
+		nv = old & v
+	case bpf.AtomicXor:
+		nv = old ^ v
+	case bpf.AtomicXchg &^ bpf.AtomicFetch:
+		nv = v
+	case bpf.AtomicCmpxchg &^ bpf.AtomicFetch:
+		if m.init&1 == 0 {
+			return fUninitReg
+		}
+		cmp := m.r[0]
+		if s.size == 4 {
+			cmp = uint64(uint32(cmp))
+		}
+		nv = old
+		if old == cmp {
+			nv = v
+		}
+		if f := m.store(addr, s.size, nv); f != fNone {
+			return f
+		}
+		m.r[0] = old
+		return fNone
+	default:
+		return fUnsupported
+	}
+	if f := m.store(addr, s.size, nv); f != fNone {
+		return f
+	}
+	if s.atomic&bpf.AtomicFetch != 0 {
+		m.r[src] = old
+	}
+	return fNone
+}

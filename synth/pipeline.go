@@ -1,0 +1,352 @@
+package synth
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/cost"
+	"github.com/k2opt/k2opt/safety"
+)
+
+// Options configure a search. Flags live in cmd/k2opt.
+type Options struct {
+	Objective cost.Objective
+	Form      cost.ErrorForm
+	// Time and Iters bound the search of one program (all its windows);
+	// Iters counts proposals per chain. With neither, DefaultIters.
+	Time  time.Duration
+	Iters int64
+	Seed  uint64
+	// Jobs is the number of chains per window, each on its own goroutine
+	// with its own temperature and weights. Jobs 1 with Iters (no Time)
+	// is reproducible: same seed, same output.
+	Jobs int
+	// Prover decides equivalence; without one nothing is ever emitted.
+	Prover Prover
+	// Tests is the number of generated tests per window (default 32).
+	Tests int
+}
+
+// DefaultIters is the proposal budget of one program when Options give none.
+const DefaultIters = 200_000
+
+// Func is a function prepared for search: its instructions, which ones
+// are pinned, safety's entry states and the latency model's frequencies.
+type Func struct {
+	Name   string
+	Type   ebpf.ProgramType
+	Insns  []bpf.Insn
+	Pinned []bool
+	// Before[k] is safety's summary of states reaching instruction k (nil
+	// entries or a nil slice: unknown, tests then draw plain scalars).
+	Before []*safety.Summary
+	// Freq[k] is instruction k's execution weight (nil: all 1).
+	Freq []float64
+	slot []int
+}
+
+// NewFunc prepares insns; pinned may be nil (then Pinned(insn, false)).
+func NewFunc(name string, typ ebpf.ProgramType, insns []bpf.Insn, pinned []bool) *Func {
+	f := &Func{Name: name, Type: typ, Insns: insns, Pinned: pinned, slot: bpf.SlotOffsets(insns)}
+	if f.Pinned == nil {
+		f.Pinned = make([]bool, len(insns))
+		for k, in := range insns {
+			f.Pinned[k] = Pinned(in, false)
+		}
+	}
+	return f
+}
+
+// Windows selects f's windows.
+func (f *Func) Windows() ([]Window, error) { return SelectWindows(f.Insns, f.Pinned) }
+
+// WindowResult is the outcome of one window's search.
+type WindowResult struct {
+	Window Window
+	// Edits replaces instructions of the window (bpf.Rewrite form: empty
+	// = deleted); nil when nothing proven better was found.
+	Edits           map[int][]bpf.Insn
+	PerfBefore      float64
+	PerfAfter       float64
+	Proposals       int64
+	Tests           int
+	ProofsAttempted int64
+	ProofsProven    int64
+	TimeToBest      time.Duration
+	Proposed        [NumMoves]int64
+	Accepted        [NumMoves]int64
+}
+
+// windowSearch is the state chains share: proven best and counterexamples.
+type windowSearch struct {
+	mu        sync.Mutex
+	ctx       context.Context
+	f         *Func
+	w         Window
+	p         *problem
+	prover    Prover
+	start     time.Time
+	best      []cinsn
+	bestPerf  float64
+	bestChain int
+	tried     map[uint64]bool
+	cex       []*Test
+	attempts  int64
+	proven    int64
+	toBest    time.Duration
+}
+
+// OptimizeWindow searches for a cheaper proven replacement of window w
+// of f with the given per-chain proposal budget and deadline (zero: none).
+func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters int64, deadline time.Time) (*WindowResult, error) {
+	p := newProblem(f, w, opts)
+	ws := &windowSearch{ctx: ctx, f: f, w: w, p: p, prover: opts.Prover, start: time.Now(),
+		best: slices.Clone(p.orig), bestPerf: p.perf(p.orig), bestChain: -1, tried: map[uint64]bool{}}
+	res := &WindowResult{Window: w, PerfBefore: ws.bestPerf, PerfAfter: ws.bestPerf}
+
+	rng := rand.New(rand.NewPCG(opts.Seed, uint64(w.Start)<<20|uint64(w.End)))
+	st := &entryState{typ: f.Type}
+	if w.Start < len(f.Before) {
+		st.sum = f.Before[w.Start]
+	}
+	if st.sum != nil {
+		for _, r := range st.sum.Regs {
+			if r.Type == safety.PtrMapValue && r.Map != nil && !slices.Contains(st.maps, r.Map) && len(st.maps) < 4 {
+				st.maps = append(st.maps, r.Map)
+			}
+		}
+	}
+	ntests := opts.Tests
+	if ntests <= 0 {
+		ntests = 32
+	}
+	var m machine
+	var tests []*Test
+	for try := 0; len(tests) < ntests && try < 8*ntests; try++ {
+		t := genTest(rng, st, w.LiveIn)
+		if p.setWant(&m, t) {
+			tests = append(tests, t)
+		}
+	}
+	res.Tests = len(tests)
+	if len(tests) == 0 || opts.Prover == nil {
+		return res, nil
+	}
+
+	jobs := max(opts.Jobs, 1)
+	chains := make([]*chain, jobs)
+	betas := []float64{1, 0.5, 2, 0.25, 4, 1, 0.5, 2}
+	for i := range chains {
+		wt := cost.WeightsFor(opts.Objective)
+		if i%2 == 1 {
+			wt.Error *= 2
+		}
+		crng := rand.New(rand.NewPCG(opts.Seed^0x9e3779b97f4a7c15, uint64(w.Start)<<20|uint64(i)))
+		ch := newChain(p, tests, crng, wt, betas[i%len(betas)])
+		idx := i
+		ch.onZeroErr = func(ch *chain) { ws.tryProve(ch, idx) }
+		chains[i] = ch
+	}
+	run := func(i int) {
+		ch := chains[i]
+		seen := 0
+		for it := int64(0); iters <= 0 || it < iters; it++ {
+			if it&1023 == 0 {
+				if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
+					return
+				}
+				seen = ws.syncTests(ch, seen)
+			}
+			ch.step()
+		}
+	}
+	if jobs == 1 {
+		run(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range chains {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(i) }()
+		}
+		wg.Wait()
+	}
+	for _, ch := range chains {
+		res.Proposals += ch.proposals
+		for k := range NumMoves {
+			res.Proposed[k] += ch.proposed[k]
+			res.Accepted[k] += ch.accepted[k]
+		}
+	}
+	res.Tests = len(tests) + len(ws.cex)
+	res.ProofsAttempted, res.ProofsProven = ws.attempts, ws.proven
+	if ws.bestChain >= 0 {
+		res.PerfAfter = ws.bestPerf
+		res.TimeToBest = ws.toBest
+		res.Edits = map[int][]bpf.Insn{}
+		for i, e := range fromC(ws.best, w, f.slot) {
+			res.Edits[w.Start+i] = e
+		}
+	}
+	return res, nil
+}
+
+// syncTests gives ch the counterexamples other chains found.
+func (ws *windowSearch) syncTests(ch *chain, seen int) int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if seen == len(ws.cex) {
+		return seen
+	}
+	for _, t := range ws.cex[seen:] {
+		ch.tests = append(ch.tests, t.Clone())
+	}
+	ch.recost()
+	return len(ws.cex)
+}
+
+func hashC(c []cinsn) uint64 {
+	h := fnv.New64a()
+	var b [16]byte
+	for _, x := range c {
+		if x.isNop() {
+			continue
+		}
+		b[0], b[1], b[2] = byte(x.op), x.dst, x.src
+		b[3], b[4] = byte(x.off), byte(x.off>>8)
+		b[5], b[6] = byte(x.tgt), byte(x.tgt>>8)
+		for i := range 8 {
+			b[8+i] = byte(x.imm >> (8 * i))
+		}
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// tryProve asks the prover about ch.cur, which passes every test and is
+// cheaper than the best proven candidate.
+func (ws *windowSearch) tryProve(ch *chain, idx int) {
+	perf := ws.p.perf(ch.cur)
+	key := hashC(ch.cur)
+	ws.mu.Lock()
+	if perf >= ws.bestPerf || ws.tried[key] {
+		ch.bestPerf = ws.bestPerf
+		ws.mu.Unlock()
+		return
+	}
+	ws.tried[key] = true
+	ws.attempts++
+	ws.mu.Unlock()
+
+	q := &Query{Program: ws.f.Name, Type: ws.f.Type, Insns: ws.f.Insns, Window: ws.w,
+		Orig: straight(ws.p.orig), Cand: straight(ch.cur)}
+	if ws.w.Start < len(ws.f.Before) {
+		q.Entry = ws.f.Before[ws.w.Start]
+	}
+	v, cex, err := ws.prover.Equivalent(ws.ctx, q)
+	if err != nil {
+		return
+	}
+	switch v {
+	case Equivalent:
+		ws.mu.Lock()
+		if perf < ws.bestPerf || (perf == ws.bestPerf && idx < ws.bestChain) {
+			ws.best = slices.Clone(ch.cur)
+			ws.bestPerf = perf
+			ws.bestChain = idx
+			ws.toBest = time.Since(ws.start)
+		}
+		ws.proven++
+		ch.bestPerf = ws.bestPerf
+		ws.mu.Unlock()
+	case NotEquivalent:
+		if cex == nil {
+			return
+		}
+		t := testFromInput(ws.f.Type, cex)
+		if t == nil || !ws.p.setWant(&ch.m, t) {
+			return
+		}
+		ws.mu.Lock()
+		ws.cex = append(ws.cex, t)
+		ws.mu.Unlock()
+		// this chain takes it now; the others at their next sync
+		ch.tests = append(ch.tests, t.Clone())
+		ch.recost()
+	}
+}
+
+// newProblem builds the search task of window w.
+func newProblem(f *Func, w Window, opts Options) *problem {
+	p := &problem{orig: toC(f.Insns, w, f.slot), obj: opts.Objective, form: opts.Form}
+	for _, r := range w.LiveOut.Regs() {
+		if r != bpf.R10 {
+			p.liveOut = append(p.liveOut, uint8(r))
+		}
+	}
+	p.freq = make([]float64, len(p.orig))
+	for i := range p.freq {
+		p.freq[i] = 1
+		if f.Freq != nil {
+			p.freq[i] = f.Freq[w.Start+i]
+		}
+	}
+	seen := map[int64]bool{}
+	for _, in := range f.Insns {
+		info := in.Info()
+		if info.ImmF == bpf.FAny && !in.IsCall() && !seen[int64(in.Imm)] {
+			seen[int64(in.Imm)] = true
+			p.consts = append(p.consts, int64(in.Imm))
+		}
+	}
+	offs := map[int16]bool{}
+	for _, c := range p.orig {
+		if s := sems[c.op]; s.size != 0 {
+			p.hasMem = true
+			for _, d := range []int16{0, -int16(s.size), int16(s.size)} {
+				if !offs[c.off+d] {
+					offs[c.off+d] = true
+					p.offs = append(p.offs, c.off+d)
+				}
+			}
+		}
+	}
+	slices.Sort(p.consts)
+	slices.Sort(p.offs)
+	return p
+}
+
+// Report is what one program's optimisation did (--report).
+type Report struct {
+	Program         string              `json:"program"`
+	SlotsBefore     int                 `json:"slots_before"`
+	SlotsAfter      int                 `json:"slots_after"`
+	LatencyBefore   float64             `json:"latency_before"`
+	LatencyAfter    float64             `json:"latency_after"`
+	ProcessedBefore int                 `json:"processed_before"`
+	ProcessedAfter  int                 `json:"processed_after"`
+	Windows         int                 `json:"windows"`
+	WindowsImproved int                 `json:"windows_improved"`
+	Proposals       int64               `json:"proposals"`
+	ProposalsPerSec float64             `json:"proposals_per_sec"`
+	ProofsAttempted int64               `json:"proofs_attempted"`
+	ProofsProven    int64               `json:"proofs_proven"`
+	CacheHits       int64               `json:"cache_hits"`
+	TimeToBest      time.Duration       `json:"time_to_best_ns"`
+	Elapsed         time.Duration       `json:"elapsed_ns"`
+	Moves           map[string][2]int64 `json:"moves"` // proposed, accepted
+	Note            string              `json:"note,omitempty"`
+}
+
+func (r *Report) String() string {
+	return fmt.Sprintf("%s: %d -> %d slots, latency %.0f -> %.0f, %d windows (%d improved), %d proposals (%.0f/s), proofs %d/%d",
+		r.Program, r.SlotsBefore, r.SlotsAfter, r.LatencyBefore, r.LatencyAfter, r.Windows, r.WindowsImproved,
+		r.Proposals, r.ProposalsPerSec, r.ProofsProven, r.ProofsAttempted)
+}

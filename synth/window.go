@@ -1,0 +1,298 @@
+package synth
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/interp"
+	"github.com/k2opt/k2opt/safety"
+)
+
+// Window is a region of a function the search rewrites: instructions
+// [Start, End) entered only at Start and left only by falling through to
+// (or jumping to) End. Jumps inside it go forward, so it is loop-free.
+type Window struct {
+	Start, End int        // instruction indices
+	LiveIn     bpf.RegSet // live at Start
+	LiveOut    bpf.RegSet // live at End
+}
+
+func (w Window) String() string {
+	return fmt.Sprintf("[%d,%d) in %v out %v", w.Start, w.End, w.LiveIn, w.LiveOut)
+}
+
+// Window lengths.
+const (
+	MinWindow = 2
+	MaxWindow = 20
+)
+
+// Pinned reports whether the search must leave insns[k] alone: calls,
+// exits, pseudo ld_imm64 loads (maps, functions, BTF ids), anything the
+// window evaluator does not model (ld_abs/ind, may_goto, gotol,
+// addr_space_cast), and anything with a relocation (reloc, may be nil).
+func Pinned(in bpf.Insn, relocated bool) bool {
+	if relocated {
+		return true
+	}
+	op := in.Op()
+	if !op.Valid() {
+		return true
+	}
+	return !sems[op].ok
+}
+
+// SelectWindows picks maximal windows of MinWindow..MaxWindow instructions
+// between pinned ones (pinned[k] true), greedily from the start. A window
+// never contains a jump target from outside it except its start, and all
+// its jumps land inside it or at its end.
+func SelectWindows(insns []bpf.Insn, pinned []bool) ([]Window, error) {
+	cfg, err := bpf.NewCFG(insns, nil)
+	if err != nil {
+		return nil, err
+	}
+	live := cfg.Liveness()
+	slotToInsn := make(map[int]int, len(insns))
+	for k := range insns {
+		slotToInsn[cfg.Slot[k]] = k
+	}
+	slotToInsn[cfg.Slot[len(insns)]] = len(insns)
+	// target[k]: the instruction index a jump at k lands on (-1: none).
+	target := make([]int, len(insns))
+	incoming := make([][]int, len(insns)+1)
+	for k, in := range insns {
+		target[k] = -1
+		if t, ok := in.JumpTarget(cfg.Slot[k]); ok {
+			if ti, ok := slotToInsn[t]; ok {
+				target[k] = ti
+				incoming[ti] = append(incoming[ti], k)
+			}
+		}
+	}
+	valid := func(s, e int) bool {
+		if e >= len(insns) || cfg.SubprogOf(s) != cfg.SubprogOf(e) {
+			return false
+		}
+		for k := s; k < e; k++ {
+			if insns[k].IsJump() && (target[k] <= k || target[k] > e) {
+				return false
+			}
+			if k > s {
+				for _, from := range incoming[k] {
+					if from < s || from >= e {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	var ws []Window
+	for s := 0; s < len(insns); {
+		if pinned[s] || cfg.Blocks[cfg.BlockOf[s]].Reachable == false {
+			s++
+			continue
+		}
+		run := s
+		for run < len(insns) && run-s < MaxWindow && !pinned[run] && cfg.SubprogOf(run) == cfg.SubprogOf(s) {
+			run++
+		}
+		best := -1
+		for e := run; e >= s+MinWindow; e-- {
+			if valid(s, e) {
+				best = e
+				break
+			}
+		}
+		if best < 0 {
+			s++
+			continue
+		}
+		ws = append(ws, Window{Start: s, End: best, LiveIn: live.In[s], LiveOut: live.In[best]})
+		s = best
+	}
+	return ws, nil
+}
+
+// toC converts the window's instructions to the search form.
+func toC(insns []bpf.Insn, w Window, slot []int) []cinsn {
+	out := make([]cinsn, w.End-w.Start)
+	for i := range out {
+		in := insns[w.Start+i]
+		c := cinsn{op: in.Op(), dst: uint8(in.Dst), src: uint8(in.Src), off: in.Off, imm: int64(in.Imm)}
+		if in.IsLdImm64() {
+			c.imm = int64(in.Imm64())
+		}
+		if t, ok := in.JumpTarget(slot[w.Start+i]); ok {
+			for k := w.Start + i + 1; k <= w.End; k++ {
+				if slot[k] == t {
+					c.tgt = int16(k - w.Start)
+				}
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// fromC converts a candidate back to instructions, one per window
+// position (NOPs stay as cost.Nop-style "goto +0" placeholders are not
+// emitted: nil marks a deletion). Jump offsets are computed against the
+// original slot layout, as bpf.Rewrite expects of replacements.
+func fromC(cand []cinsn, w Window, slot []int) [][]bpf.Insn {
+	out := make([][]bpf.Insn, len(cand))
+	for i, c := range cand {
+		if c.isNop() {
+			continue
+		}
+		out[i] = []bpf.Insn{c.insn(slot[w.Start+i], slot[w.Start+int(c.tgt)])}
+	}
+	return out
+}
+
+// insn builds the instruction of c placed at slot pc, jumping to slot tgt.
+func (c cinsn) insn(pc, tgt int) bpf.Insn {
+	if c.op == bpf.OpLddw {
+		return bpf.LdImm64(bpf.Reg(c.dst), uint64(c.imm))
+	}
+	off := c.off
+	if c.op.Info().Has(bpf.FlagJump) {
+		off = int16(tgt - pc - 1)
+	}
+	return bpf.New(c.op, bpf.Reg(c.dst), bpf.Reg(c.src), off, int32(c.imm))
+}
+
+// Straight converts a candidate into a self-contained instruction list
+// (NOPs removed, jump offsets for the compacted layout), e.g. for a prover.
+func straight(cand []cinsn) []bpf.Insn {
+	// slot of each kept position in the compacted layout
+	pos := make([]int, len(cand)+1)
+	s := 0
+	for i, c := range cand {
+		pos[i] = s
+		if !c.isNop() {
+			s++
+			if c.op == bpf.OpLddw {
+				s++
+			}
+		}
+	}
+	pos[len(cand)] = s
+	var out []bpf.Insn
+	for i, c := range cand {
+		if c.isNop() {
+			continue
+		}
+		t := 0
+		if c.tgt >= 0 {
+			t = pos[c.tgt]
+		}
+		out = append(out, c.insn(pos[i], t))
+	}
+	return out
+}
+
+// entryState is what the tests of a window are drawn from: the types of
+// the live-in registers (from safety's summaries, when available) and the
+// program type.
+type entryState struct {
+	typ  ebpf.ProgramType
+	sum  *safety.Summary
+	maps []*safety.Map // distinct maps of map-value pointers, up to 4
+}
+
+// genTest draws one window input.
+func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
+	t := &Test{StackInit: make([]bool, StackSize)}
+	t.Mem[RegStack] = make([]byte, StackSize)
+	for i := range t.Mem[RegStack] {
+		t.Mem[RegStack][i] = byte(rng.Uint32())
+		t.StackInit[i] = true
+	}
+	csize := interp.CtxSize(st.typ)
+	if csize == 0 {
+		csize = 64
+	}
+	t.Mem[RegCtx] = make([]byte, csize)
+	for i := range t.Mem[RegCtx] {
+		t.Mem[RegCtx][i] = byte(rng.Uint32())
+	}
+	t.Mem[RegPacket] = interp.GenPacket(rng, rng.IntN(interp.PktDNS+1))
+	for i := range 4 {
+		n := 64
+		if i < len(st.maps) && st.maps[i].ValueSize > 0 {
+			n = int(st.maps[i].ValueSize)
+		}
+		t.Mem[RegMap0+i] = make([]byte, n)
+		for j := range t.Mem[RegMap0+i] {
+			t.Mem[RegMap0+i][j] = byte(rng.Uint32())
+		}
+	}
+	for r := bpf.R0; r < bpf.R10; r++ {
+		if !liveIn.Has(r) {
+			continue
+		}
+		t.Init = t.Init.Add(r)
+		t.Regs[r] = interp.RandValue(rng)
+		if st.sum == nil {
+			continue
+		}
+		reg := st.sum.Regs[r]
+		switch reg.Type {
+		case safety.ScalarValue:
+			t.Regs[r] = drawScalar(rng, reg.V)
+		case safety.PtrStack:
+			t.Regs[r] = Ptr(RegStack, StackSize+int(reg.Off)+int(varOff(reg)))
+		case safety.PtrCtx:
+			t.Regs[r] = Ptr(RegCtx, int(reg.Off)+int(varOff(reg)))
+		case safety.PtrPacket, safety.PtrPacketMeta:
+			t.Regs[r] = Ptr(RegPacket, int(reg.Off)+int(varOff(reg)))
+		case safety.PtrPacketEnd:
+			t.Regs[r] = Ptr(RegPacket, len(t.Mem[RegPacket]))
+		case safety.PtrMapValue:
+			for i, m := range st.maps {
+				if m == reg.Map {
+					t.Regs[r] = Ptr(RegMap0+i, int(reg.Off)+int(varOff(reg)))
+				}
+			}
+		}
+	}
+	return t
+}
+
+// varOff picks a pointer's variable offset: its minimum, which the
+// verifier proved safe.
+func varOff(r safety.Reg) int64 {
+	if r.V.Umax == 0 {
+		return 0
+	}
+	return int64(r.V.Umin)
+}
+
+// drawScalar draws a value the verifier's abstraction allows, biased
+// towards its bounds.
+func drawScalar(rng *rand.Rand, v safety.Scalar) uint64 {
+	if v.T.Mask == 0 {
+		return v.T.Value
+	}
+	switch rng.IntN(8) {
+	case 0:
+		if v.Umin&^v.T.Mask == v.T.Value {
+			return v.Umin
+		}
+	case 1:
+		if v.Umax&^v.T.Mask == v.T.Value {
+			return v.Umax
+		}
+	}
+	for range 8 {
+		x := v.T.Value | interp.RandValue(rng)&v.T.Mask
+		if x >= v.Umin && x <= v.Umax && int64(x) >= v.Smin && int64(x) <= v.Smax {
+			return x
+		}
+	}
+	return v.Umin | v.T.Value
+}
