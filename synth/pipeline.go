@@ -50,6 +50,8 @@ type Func struct {
 	Before []*safety.Summary
 	// Freq[k] is instruction k's execution weight (nil: all 1).
 	Freq []float64
+	// Ext marks relocated calls and function references (by slot).
+	Ext  bpf.External
 	slot []int
 }
 
@@ -66,7 +68,7 @@ func NewFunc(name string, typ ebpf.ProgramType, insns []bpf.Insn, pinned []bool)
 }
 
 // Windows selects f's windows.
-func (f *Func) Windows() ([]Window, error) { return SelectWindows(f.Insns, f.Pinned) }
+func (f *Func) Windows() ([]Window, error) { return SelectWindows(f.Insns, f.Pinned, f.Ext) }
 
 // WindowResult is the outcome of one window's search.
 type WindowResult struct {

@@ -60,6 +60,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		}
 	}
 	sf := NewFunc(fn.Name, fn.Type, insns, pinned)
+	sf.Ext = ext
 	if len(vr.Before) >= len(insns) {
 		sf.Before = vr.Before[:len(insns)]
 	}

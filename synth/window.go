@@ -46,11 +46,12 @@ func Pinned(in bpf.Insn, relocated bool) bool {
 }
 
 // SelectWindows picks maximal windows of MinWindow..MaxWindow instructions
-// between pinned ones (pinned[k] true), greedily from the start. A window
+// between pinned ones (pinned[k] true), greedily from the start; ext
+// marks relocated calls (see bpf.External). A window
 // never contains a jump target from outside it except its start, and all
 // its jumps land inside it or at its end.
-func SelectWindows(insns []bpf.Insn, pinned []bool) ([]Window, error) {
-	cfg, err := bpf.NewCFG(insns, nil)
+func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window, error) {
+	cfg, err := bpf.NewCFG(insns, &bpf.CFGOptions{External: ext})
 	if err != nil {
 		return nil, err
 	}
