@@ -1,0 +1,40 @@
+// Package synth owns k2opt's stochastic search: window selection, the
+// window evaluator, Metropolis-Hastings chains with their proposals, the
+// scheduling of chains over goroutines with budgets, and the per-window and
+// per-program pipelines (OptimizeWindow, OptimizeProgram).
+//
+// Pipeline: SelectWindows cuts a function into windows of 2..20
+// instructions between pinned ones (calls, exits, pseudo ld_imm64 loads,
+// relocated instructions, ops the evaluator does not model), entered only
+// at their start, with forward jumps that stay inside or leave to the end
+// (so windows may span branches but never loops). Each window gets tests:
+// live-in registers drawn from safety's entry summary (constants, scalar
+// bounds, pointers into stack/ctx/packet/map values), random memory and
+// interp's packets; the original window's run on each test is the expected
+// output. Chains (one per --jobs, different temperatures and error weights)
+// propose candidates, the evaluator scores them (cost = w_e*error +
+// w_p*perf, error as in package cost), and Metropolis-Hastings accepts with
+// min(1, exp(-beta*(c'-c))). A candidate with zero error that beats the
+// best proven one goes to the Prover; Equivalent makes it the best, a
+// counterexample becomes a test for every chain.
+//
+// Invariants:
+//   - Nothing is emitted without Prover saying Equivalent; with no Prover
+//     the program is returned unchanged.
+//   - Candidates stay well-formed: ops from the bpf table only, r10 never
+//     written, jump targets forward and inside the window (or its end);
+//     pinned instructions are never in a window. A NOP is a deletion,
+//     applied with bpf.Rewrite's jump fix-ups.
+//   - The proposal/evaluation loop allocates nothing; one chain owns its
+//     tests (the evaluator mutates and restores their memory).
+//   - Same Seed, Jobs 1 and an Iters budget (no Time) give identical output.
+//   - OptimizeProgram's result passes safety.Verify and object encoding
+//     (windows that break either are dropped), and for the complexity
+//     objective lowers the processed count (kernel-confirmed when possible).
+//
+// Not supported: windows containing calls, exits, ld_abs/ind, may_goto,
+// gotol, addr_space_cast or back edges; tests from whole-program runs (the
+// window's entry states are drawn from safety's summaries instead);
+// subprograms in .text (only entry programs are optimised); dead-store
+// elimination (every byte written is compared).
+package synth

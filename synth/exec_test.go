@@ -1,0 +1,65 @@
+package synth
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/cost"
+	"github.com/k2opt/k2opt/interp"
+)
+
+// TestEvaluatorAgreesWithInterp: random windows of every ALU op the
+// proposals use (and forward jumps) give the same registers in the
+// search's evaluator and in interp.RunWindow.
+func TestEvaluatorAgreesWithInterp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	p := &problem{}
+	ch := newChain(p, nil, rng, cost.WeightsFor(cost.Size), 1)
+	var m machine
+	for iter := range 3000 {
+		n := 2 + rng.IntN(10)
+		cand := make([]cinsn, n)
+		for i := range cand {
+			if rng.IntN(6) == 0 && i+1 < n {
+				cand[i] = cinsn{op: jumpPool[rng.IntN(len(jumpPool))]}
+				ch.randomize(&cand[i])
+				cand[i].tgt = int16(i + 1 + rng.IntN(n-i))
+				continue
+			}
+			cand[i] = ch.newALU()
+		}
+		for i := range cand { // keep to initialised, non-r10 registers
+			cand[i].src %= 10
+		}
+		insns := append(straight(cand), bpf.Exit())
+		ip, err := interp.NewProgram("w", ebpf.XDP, insns, nil)
+		if err != nil {
+			t.Fatalf("iter %d: %v\n%s", iter, err, bpf.Disasm(insns))
+		}
+		im := interp.NewMachine(ip, nil)
+		var tt Test
+		tt.StackInit = make([]bool, StackSize)
+		tt.Mem[RegStack] = make([]byte, StackSize)
+		in := &interp.Input{}
+		for r := range 10 {
+			v := interp.RandValue(rng)
+			tt.Regs[r], in.Regs[r] = v, v
+		}
+		tt.Init = bpf.RegSet(1<<10 - 1)
+		in.RegInit = tt.Init
+		f := m.run(cand, &tt)
+		m.undo()
+		out := im.RunWindow(in, 0, bpf.SlotCount(insns)-1)
+		if (f != fNone) != !out.Fault.Ok() {
+			t.Fatalf("iter %d: fault %d vs %v\n%s", iter, f, out.Fault, bpf.Disasm(insns))
+		}
+		for r := range 10 {
+			if m.r[r] != out.Regs[r] {
+				t.Fatalf("iter %d: r%d = %#x, interp %#x\n%s", iter, r, m.r[r], out.Regs[r], bpf.Disasm(insns))
+			}
+		}
+	}
+}
