@@ -117,6 +117,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 
 	// Assemble all improvements; if the whole is not accepted, add them
 	// one at a time and keep those that are.
+	why := "" // the last reason a window was dropped, for the report
 	accept := func(rs []*WindowResult) (object.Rewrite, int, bool) {
 		edits := map[int][]bpf.Insn{}
 		for _, r := range rs {
@@ -126,6 +127,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		}
 		out, o2n, err := bpf.Rewrite(insns, edits, ext)
 		if err != nil {
+			why = "rewrite: " + err.Error()
 			return object.Rewrite{}, 0, false
 		}
 		for k := range insns {
@@ -136,16 +138,19 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rw := object.Rewrite{Insns: out, OldToNew: o2n[:len(insns)]}
 		p2, err := safety.FromObject(f, fn.Name, out)
 		if err != nil {
+			why = "safety: " + err.Error()
 			return rw, 0, false
 		}
 		v := safety.Verify(p2, nil)
 		if !v.Accepted {
+			why = "safety rejected: " + v.Err().Error()
 			return rw, 0, false
 		}
 		if opts.Objective == cost.Complexity && v.Processed >= rep.ProcessedBefore {
 			return rw, 0, false
 		}
 		if _, err := f.Encode(map[string]object.Rewrite{fn.Name: rw}, object.Options{}); err != nil {
+			why = "encode: " + err.Error()
 			return rw, 0, false
 		}
 		return rw, v.Processed, true
@@ -173,6 +178,9 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		}
 	}
 	rep.WindowsImproved = len(kept)
+	if len(kept) < len(results) && rep.Note == "" {
+		rep.Note = fmt.Sprintf("%d proven window(s) dropped; last: %s", len(results)-len(kept), firstLine(why))
+	}
 	res.Changed = len(kept) > 0
 	rep.SlotsAfter = bpf.SlotCount(res.Rewrite.Insns)
 	if res.Changed {
@@ -242,4 +250,13 @@ func kernelLowers(f *object.File, name string, rw object.Rewrite) bool {
 	}
 	before, after := processed(f.Raw()), processed(newObj)
 	return after >= 0 && (before < 0 || after < before)
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
 }
