@@ -325,7 +325,12 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 					v.Maps[i] = cur.Maps[i]
 				}
 			}
+			added := false
 			for _, l := range m.lookups {
+				if hasKey(v.Maps[l.mapIdx], l.key) || len(m.lookups) > 1 && rng.IntN(3) == 0 {
+					continue // (some left out: a hit on one map may hide the next lookup)
+				}
+				added = true
 				ms := &p.Maps[l.mapIdx]
 				val := make([]byte, ms.ValueSize)
 				for i := 0; i+8 <= len(val); i += 8 {
@@ -338,11 +343,23 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 				}
 				v.Maps[l.mapIdx] = append(append([]KV(nil), v.Maps[l.mapIdx]...), KV{Key: l.key, Value: val})
 			}
+			if !added {
+				break
+			}
 			out = append(out, &v)
 			cur = &v
 		}
 	}
 	return out
+}
+
+func hasKey(kvs []KV, key []byte) bool {
+	for _, kv := range kvs {
+		if bytes.Equal(kv.Key, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // mutate returns a copy of in with a few random changes to the packet,
@@ -392,6 +409,9 @@ func mutate(rng *rand.Rand, in *Input) *Input {
 				}
 			}
 			kvs[e].Value = val
+			if rng.IntN(4) == 0 { // drop the entry: a lookup that hit now misses
+				kvs = append(kvs[:e:e], kvs[e+1:]...)
+			}
 			v.Maps[mi] = kvs
 		} else {
 			v.Maps[mi] = nil

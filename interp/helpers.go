@@ -104,7 +104,9 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 			return 0, f
 		}
 		ret = m.lookup(mi, s, key)
-		if m.RecordLookups && ret == 0 && s.kind != mkArray {
+		// misses of hash-like maps, and hits of array maps whose element
+		// the input leaves at zero: both are keys worth giving a value
+		if m.RecordLookups && (ret == 0 && s.kind != mkArray || ret != 0 && s.kind == mkArray && !s.spec.ReadOnly && s.spec.Contents == nil) {
 			m.lookups = append(m.lookups, lookupRec{mi, append([]byte(nil), key...)})
 		}
 	case hMapUpdate:
