@@ -75,9 +75,13 @@ func (s Scalar) String() string {
 // sync is reg_bounds_sync: derive each bound from the others until stable.
 func (s *Scalar) sync() {
 	for range 3 {
+		prev := *s
 		s.fromTnum()
 		s.deduce()
 		s.toTnum()
+		if *s == prev {
+			return // stable: another round changes nothing
+		}
 	}
 	s.fromTnum()
 }
@@ -453,6 +457,9 @@ func Trunc(v Scalar, size int) Scalar {
 	if size >= 8 {
 		return v
 	}
+	if v.T == TnumUnknown && (size == 1 || size == 2 || size == 4) {
+		return unknownBytes[size]
+	}
 	m := uint64(1)<<(8*uint(size)) - 1
 	if v.Umax <= m {
 		return v
@@ -462,6 +469,9 @@ func Trunc(v Scalar, size int) Scalar {
 	r.sync()
 	return r
 }
+
+// unknownBytes[n] is an unknown n-byte value, zero-extended (narrow loads).
+var unknownBytes = [...]Scalar{1: URange(0, 0xff), 2: URange(0, 0xffff), 4: URange(0, math.MaxUint32)}
 
 // SignExt is the low bits of v sign-extended to 64 bits (movsx, ldsx),
 // then truncated to w bits.

@@ -778,9 +778,9 @@ func (c *checker) atomic(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error
 		return err
 	}
 	if ptr.Type == PtrArena && info.Flags&bpf.FlagFetch != 0 &&
-		(info.Atomic == bpf.AtomicAnd || info.Atomic == bpf.AtomicOr || info.Atomic == bpf.AtomicXor) {
+		(info.Atomic&^bpf.AtomicFetch == bpf.AtomicAnd || info.Atomic&^bpf.AtomicFetch == bpf.AtomicOr || info.Atomic&^bpf.AtomicFetch == bpf.AtomicXor) {
 		// bpf_jit_supports_insn (x86-64): no fetch-and/or/xor on arena memory.
-		return c.fail(pc, PointerMath, "BPF_ATOMIC stores into r%d arena are not allowed (fetch-%s)", in.Dst, info.Mnemonic)
+		return c.fail(pc, PointerMath, "BPF_ATOMIC stores into r%d arena are not allowed (fetch and/or/xor)", in.Dst)
 	}
 	if info.Flags&bpf.FlagFetch != 0 {
 		load := in.Src

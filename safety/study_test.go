@@ -261,10 +261,10 @@ func TestAgreementSmall(t *testing.T) {
 	}
 	s := study(t, n, 1)
 	s.report(t, 20)
-	// The target is 1%; today's measured rate is ~2% (docs/safety.md lists
-	// the causes). The bound guards against regressions.
-	if limit := s.variants * 3 / 100; s.falseAccept > max(limit, 1) {
-		t.Errorf("%d of %d variants accepted by safety but rejected by the kernel (regression bound 3%%, target 1%%)", s.falseAccept, s.variants)
+	// Target: at most 1% accepted by us but rejected by the kernel (the
+	// 10,000-variant soak measured 0.1-0.2%, docs/safety.md).
+	if limit := s.variants / 100; s.falseAccept > max(limit, 1) {
+		t.Errorf("%d of %d variants accepted by safety but rejected by the kernel (target <= 1%%)", s.falseAccept, s.variants)
 	}
 	if s.bothReject == 0 || s.bothAccept == 0 {
 		t.Errorf("degenerate study: %d both-accept, %d both-reject", s.bothAccept, s.bothReject)
