@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -222,44 +221,4 @@ func firstLine(err error) string {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
-}
-
-func cmdOptimize(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("k2opt", flag.ContinueOnError)
-	out := fs.String("o", "", "write the optimized object to `OUT.o` (required)")
-	o0 := fs.Bool("O0", false, "no search: read and write back (round trip)")
-	prog := fs.String("prog", "", "optimize only program `NAME`")
-	help := fs.Bool("h", false, "show help")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if *help {
-		fmt.Fprint(stdout, usage+"\n\nflags:\n"+flagHelp(fs))
-		return nil
-	}
-	if len(pos) != 1 {
-		return usageErr("want exactly one input object, got %d arguments (see k2opt help)", len(pos))
-	}
-	if *out == "" {
-		return usageErr("missing -o OUT.o")
-	}
-	f, err := openObject(pos[0])
-	if err != nil {
-		return err
-	}
-	if _, err := selectFunctions(f, *prog, false); err != nil {
-		return err
-	}
-	if !*o0 {
-		return usageErr("the search is not implemented yet; use -O0 for a round trip")
-	}
-	if err := f.WriteFile(*out, nil); err != nil {
-		var oe *object.Error
-		if errors.As(err, &oe) {
-			return usageErr("%v", err)
-		}
-		return usageErr("write %s: %v", *out, err)
-	}
-	return nil
 }

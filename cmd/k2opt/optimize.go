@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/k2opt/k2opt/cost"
+	"github.com/k2opt/k2opt/equiv"
+	"github.com/k2opt/k2opt/interp"
+	"github.com/k2opt/k2opt/object"
+	"github.com/k2opt/k2opt/safety"
+	"github.com/k2opt/k2opt/safety/kernel"
+	"github.com/k2opt/k2opt/synth"
+)
+
+// programReport is one program's line of --report.
+type programReport struct {
+	synth.Report
+	Status       string `json:"status"` // optimized, unchanged, reverted
+	Reason       string `json:"reason,omitempty"`
+	WholeProof   string `json:"whole_program_proof"` // equal, unknown: why, skipped
+	KernelBefore int    `json:"kernel_processed_before"`
+	KernelAfter  int    `json:"kernel_processed_after"`
+}
+
+type runReport struct {
+	Input     string          `json:"input"`
+	Output    string          `json:"output"`
+	Objective string          `json:"objective"`
+	Seed      uint64          `json:"seed"`
+	Jobs      int             `json:"jobs"`
+	Verify    string          `json:"verify"`
+	Programs  []programReport `json:"programs"`
+	Elapsed   time.Duration   `json:"elapsed_ns"`
+}
+
+func cmdOptimize(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("k2opt", flag.ContinueOnError)
+	out := fs.String("o", "", "write the optimized object to `OUT.o` (required)")
+	o0 := fs.Bool("O0", false, "no search: read and write back (round trip)")
+	prog := fs.String("prog", "", "optimize only program `NAME`")
+	objective := fs.String("objective", "size", "`GOAL`: size, latency or complexity (verifier processed insns)")
+	budget := fs.Duration("time", 0, "search time budget per program (e.g. 30s); default: --iters")
+	iters := fs.Int64("iters", 0, "proposals per chain per program (default: synth's default)")
+	seed := fs.Uint64("seed", 1, "random seed; same seed and --jobs 1 give the same output")
+	jobs := fs.Int("jobs", 1, "parallel chains per window")
+	verify := fs.String("verify", "auto", "`MODE`: auto (kernel verifier when this process may load BPF), kernel, static")
+	reportPath := fs.String("report", "", "write a JSON report to `FILE.json`")
+	proofTimeout := fs.Duration("proof-timeout", 10*time.Second, "solver time limit per equivalence check")
+	help := fs.Bool("h", false, "show help")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if *help {
+		fmt.Fprint(stdout, usage+"\n\nflags:\n"+flagHelp(fs))
+		return nil
+	}
+	if len(pos) != 1 {
+		return usageErr("want exactly one input object, got %d arguments (see k2opt help)", len(pos))
+	}
+	if *out == "" {
+		return usageErr("missing -o OUT.o")
+	}
+	obj, err := cost.ParseObjective(*objective)
+	if err != nil {
+		return usageErr("--objective: %v", err)
+	}
+	if *verify != "auto" && *verify != "kernel" && *verify != "static" {
+		return usageErr("--verify must be auto, kernel or static, not %q", *verify)
+	}
+	if *jobs < 1 {
+		return usageErr("--jobs must be at least 1")
+	}
+	f, err := openObject(pos[0])
+	if err != nil {
+		return err
+	}
+	progs, err := selectFunctions(f, *prog, false)
+	if err != nil {
+		return err
+	}
+	if *o0 {
+		return writeObject(f, *out, nil)
+	}
+	useKernel := *verify != "static"
+	if kerr := kernel.Available(); kerr != nil && useKernel {
+		if *verify == "kernel" {
+			return usageErr("--verify kernel: kernel verifier unavailable: %v", kerr)
+		}
+		fmt.Fprintf(stderr, "k2opt: kernel verifier unavailable (%v); outputs are checked statically only\n", kerr)
+		useKernel = false
+	}
+	if f.Spec == nil {
+		return usageErr("%s: cilium/ebpf cannot read this object: %v", f.Path, f.SpecErr)
+	}
+
+	// Ctrl-C stops the search; the best proven programs so far are written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	prover := newProver(*proofTimeout)
+	defer prover.Close()
+	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover}
+
+	start := time.Now()
+	rep := runReport{Input: pos[0], Output: *out, Objective: obj.String(), Seed: *seed, Jobs: *jobs, Verify: *verify}
+	progress := isTerminal(stderr)
+	rws := map[string]object.Rewrite{}
+	for _, fn := range progs {
+		pr := programReport{WholeProof: "skipped", KernelBefore: -1, KernelAfter: -1}
+		if progress {
+			fmt.Fprintf(stderr, "\r\033[K%s: searching...", fn.Name)
+		}
+		res, err := synth.OptimizeProgram(ctx, f, fn, opts)
+		switch {
+		case err != nil:
+			pr.Report = synth.Report{Program: fn.Name}
+			pr.Status, pr.Reason = "unchanged", firstLine(err)
+		case !res.Changed:
+			pr.Report = res.Report
+			pr.Status, pr.Reason = "unchanged", res.Report.Note
+			if pr.Reason == "" {
+				pr.Reason = "no proven improvement found"
+			}
+		default:
+			pr.Report = res.Report
+			pr.Status = "optimized"
+			rws[fn.Name] = res.Rewrite
+		}
+		if progress {
+			fmt.Fprintf(stderr, "\r\033[K%s: %d -> %d slots, %d/%d proofs, %s\n", fn.Name, pr.SlotsBefore, pr.SlotsAfter,
+				pr.ProofsProven, pr.ProofsAttempted, pr.Elapsed.Round(time.Millisecond))
+		}
+		rep.Programs = append(rep.Programs, pr)
+	}
+
+	// Final gate: the whole new object is checked once more, program by
+	// program; a program that fails any check is written back unchanged.
+	data, err := finalCheck(ctx, f, rws, &rep, useKernel, *proofTimeout)
+	if err != nil {
+		return err
+	}
+	if err := object.WriteFile(*out, data, f.Path); err != nil {
+		return usageErr("write %s: %v", *out, err)
+	}
+	rep.Elapsed = time.Since(start)
+	printSummary(stdout, &rep)
+	if *reportPath != "" {
+		b, _ := json.MarshalIndent(&rep, "", "  ")
+		if err := object.WriteFile(*reportPath, append(b, '\n'), f.Path); err != nil {
+			return usageErr("write %s: %v", *reportPath, err)
+		}
+	}
+	return nil
+}
+
+// finalCheck encodes the rewrites and re-checks every changed program:
+// static safety, a whole-program proof (loop-free programs; otherwise the
+// window proofs stand), and the kernel verifier. Failing programs are
+// reverted one at a time until everything passes.
+func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewrite, rep *runReport, useKernel bool, timeout time.Duration) ([]byte, error) {
+	idx := map[string]*programReport{}
+	for i := range rep.Programs {
+		idx[rep.Programs[i].Program] = &rep.Programs[i]
+	}
+	revert := func(name, why string) {
+		delete(rws, name)
+		pr := idx[name]
+		pr.Status, pr.Reason = "reverted", why
+		pr.SlotsAfter, pr.LatencyAfter, pr.ProcessedAfter = pr.SlotsBefore, pr.LatencyBefore, pr.ProcessedBefore
+		pr.KernelAfter = pr.KernelBefore
+	}
+	var before map[string]kernel.Verdict
+	if useKernel {
+		before = kernelVerdicts(f.Raw())
+		for name, v := range before {
+			if pr := idx[name]; pr != nil {
+				pr.KernelBefore = v.Processed
+				pr.KernelAfter = v.Processed
+			}
+		}
+	}
+	ck := equiv.NewChecker(&equiv.Options{Timeout: timeout, NoCache: true})
+	defer ck.Close()
+	for {
+		data, err := f.Encode(rws, object.Options{})
+		if err != nil {
+			var oe *object.Error
+			if errors.As(err, &oe) && oe.Program != "" && rws[oe.Program].Insns != nil {
+				revert(oe.Program, "object writer: "+oe.Msg)
+				continue
+			}
+			return nil, usageErr("%v", err)
+		}
+		if len(rws) == 0 {
+			return data, nil
+		}
+		nf, err := object.Parse(f.Path, data)
+		if err != nil {
+			return nil, fmt.Errorf("re-reading the written object: %w", err)
+		}
+		failed := false
+		var after map[string]kernel.Verdict
+		if useKernel {
+			after = kernelVerdicts(data)
+		}
+		for name := range rws {
+			pr := idx[name]
+			sp, err := safety.FromObject(nf, name, nil)
+			if err != nil {
+				revert(name, "static check: "+firstLine(err))
+				failed = true
+				continue
+			}
+			if res := safety.Verify(sp, nil); !res.Accepted {
+				revert(name, "static check rejected the result")
+				failed = true
+				continue
+			}
+			if useKernel {
+				v, ok := after[name]
+				if !ok || (before[name].Status == kernel.Accepted && v.Status != kernel.Accepted) {
+					revert(name, "kernel verifier rejected the result: "+firstLine(v.Err))
+					failed = true
+					continue
+				}
+				pr.KernelAfter = v.Processed
+			}
+			pr.WholeProof = wholeProof(ctx, ck, f, nf, name)
+			if strings.HasPrefix(pr.WholeProof, "NOT EQUAL") {
+				// A window proof and the whole-program proof disagree:
+				// a bug somewhere; never emit it.
+				revert(name, "whole-program check found a difference: "+pr.WholeProof)
+				failed = true
+			}
+		}
+		if !failed {
+			return data, nil
+		}
+	}
+}
+
+func kernelVerdicts(data []byte) map[string]kernel.Verdict {
+	m := map[string]kernel.Verdict{}
+	vs, err := kernel.Verify(data, &kernel.Options{BriefRejectLog: true})
+	if err != nil {
+		return m
+	}
+	for _, v := range vs {
+		m[v.Program] = v
+	}
+	return m
+}
+
+// wholeProof checks one program of the original and the rewritten object.
+func wholeProof(ctx context.Context, ck *equiv.Checker, a, b *object.File, name string) string {
+	pa, err := interp.FromSpec(a.Spec, name)
+	if err != nil {
+		return "unknown: " + firstLine(err)
+	}
+	pb, err := interp.FromSpec(b.Spec, name)
+	if err != nil {
+		return "unknown: " + firstLine(err)
+	}
+	res, err := ck.Programs(ctx, pa, pb)
+	if err != nil {
+		return "unknown: " + firstLine(err)
+	}
+	switch res.Verdict {
+	case equiv.Equal:
+		return "equal"
+	case equiv.NotEqual:
+		d := ""
+		if res.Counterexample != nil {
+			d = res.Counterexample.Diff
+		}
+		return "NOT EQUAL: " + d
+	}
+	return "unknown: " + res.Reason
+}
+
+func writeObject(f *object.File, out string, rws map[string]object.Rewrite) error {
+	if err := f.WriteFile(out, rws); err != nil {
+		var oe *object.Error
+		if errors.As(err, &oe) {
+			return usageErr("%v", err)
+		}
+		return usageErr("write %s: %v", out, err)
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, rep *runReport) {
+	fmt.Fprintf(w, "%-24s %6s %6s %7s %9s %9s  %s\n", "PROGRAM", "BEFORE", "AFTER", "CHANGE", "PROOFS", "TIME", "STATUS")
+	tb, ta := 0, 0
+	for _, p := range rep.Programs {
+		tb += p.SlotsBefore
+		ta += p.SlotsAfter
+		status := p.Status
+		if p.Reason != "" {
+			status += ": " + p.Reason
+		}
+		fmt.Fprintf(w, "%-24s %6d %6d %6.1f%% %4d/%-4d %9s  %s\n", p.Program, p.SlotsBefore, p.SlotsAfter,
+			pct(p.SlotsBefore, p.SlotsAfter), p.ProofsProven, p.ProofsAttempted, p.Elapsed.Round(time.Millisecond), status)
+	}
+	fmt.Fprintf(w, "%-24s %6d %6d %6.1f%%   (%s -> %s in %s)\n", "total", tb, ta, pct(tb, ta), rep.Input, rep.Output, rep.Elapsed.Round(time.Millisecond))
+}
+
+func pct(before, after int) float64 {
+	if before == 0 {
+		return 0
+	}
+	return 100 * float64(after-before) / float64(before)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
