@@ -64,9 +64,6 @@ func (e *Encoder) Run(insns []bpf.Insn, in [bpf.NumRegs]Val, tag string) (*Final
 		if c == e.fls {
 			return nil
 		}
-		if tslot <= fromSlot {
-			return &Unsupported{PC: r.pc, Insn: insns[r.pc], Reason: "backward jump (loop)"}
-		}
 		if tslot >= total {
 			exits = append(exits, edge{c, st})
 			exitIDs = append(exitIDs, 1+tslot-total)
@@ -79,8 +76,12 @@ func (e *Encoder) Run(insns []bpf.Insn, in [bpf.NumRegs]Val, tag string) (*Final
 		incoming[k] = append(incoming[k], edge{c, st})
 		return nil
 	}
+	order, err := topoOrder(insns, slots, total, slotToIdx)
+	if err != nil {
+		return nil, err
+	}
 	maxCalls := 0
-	for i := 0; i < n; i++ {
+	for _, i := range order {
 		if len(incoming[i]) == 0 {
 			continue
 		}
@@ -165,6 +166,67 @@ func (e *Encoder) Run(insns []bpf.Insn, in [bpf.NumRegs]Val, tag string) (*Final
 }
 
 func (t Term) eqTerm(u Term) bool { return t == u }
+
+// topoOrder orders the instructions reachable from the first one so that
+// every instruction comes after all its predecessors (clang lays blocks
+// out with backward jumps even in loop-free code); a cycle is a loop.
+func topoOrder(insns []bpf.Insn, slots []int, total int, slotToIdx map[int]int) ([]int, error) {
+	n := len(insns)
+	if n == 0 {
+		return nil, nil
+	}
+	succ := make([][]int, n)
+	for i, in := range insns {
+		var ts []int
+		info := in.Info()
+		t, isJump := in.JumpTarget(slots[i])
+		switch {
+		case info.Kind == bpf.KindExit:
+		case info.Kind == bpf.KindJa:
+			ts = append(ts, t)
+		case isJump && info.Flags&bpf.FlagCondJump != 0:
+			ts = append(ts, t, slots[i]+in.Slots())
+		default:
+			ts = append(ts, slots[i]+in.Slots())
+		}
+		for _, t := range ts {
+			if t < total {
+				if k, ok := slotToIdx[t]; ok {
+					succ[i] = append(succ[i], k)
+				}
+			}
+		}
+	}
+	// iterative DFS post-order, reversed; grey nodes detect cycles
+	const white, grey, black = 0, 1, 2
+	color := make([]uint8, n)
+	var post []int
+	type frame struct{ v, next int }
+	stack := []frame{{0, 0}}
+	color[0] = grey
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		if f.next < len(succ[f.v]) {
+			w := succ[f.v][f.next]
+			f.next++
+			switch color[w] {
+			case grey:
+				return nil, &Unsupported{PC: f.v, Insn: insns[f.v], Reason: "loop"}
+			case white:
+				color[w] = grey
+				stack = append(stack, frame{w, 0})
+			}
+			continue
+		}
+		color[f.v] = black
+		post = append(post, f.v)
+		stack = stack[:len(stack)-1]
+	}
+	for i, j := 0, len(post)-1; i < j; i, j = i+1, j-1 {
+		post[i], post[j] = post[j], post[i]
+	}
+	return post, nil
+}
 
 func (r *run) unsupported(reason string) error {
 	return &Unsupported{PC: r.pc, Insn: r.insns[r.pc], Reason: reason}
@@ -325,6 +387,10 @@ func (r *run) step(st *state, in bpf.Insn, info *bpf.OpInfo) (*state, error) {
 		}
 	case bpf.KindCall:
 		if err := r.call(&ns, in); err != nil {
+			return nil, err
+		}
+	case bpf.KindAtomic:
+		if err := r.atomic(&ns, in, info); err != nil {
 			return nil, err
 		}
 	default:
@@ -672,7 +738,13 @@ func (r *run) store(st *state, in bpf.Insn, info *bpf.OpInfo) error {
 	} else {
 		v = r.use(st, in.Src)
 	}
-	k, o, ko, kok, err := r.access(p, in.Off, n, true)
+	return r.storeVal(p, in.Off, n, v)
+}
+
+// storeVal writes the low n bytes of v at p+off.
+func (r *run) storeVal(p Val, off int16, n int, v Val) error {
+	c := r.e.C
+	k, o, ko, kok, err := r.access(p, off, n, true)
 	if err != nil || k.Kind == 0 {
 		return err
 	}
@@ -906,4 +978,62 @@ func divide(e *Encoder, k bpf.Kind, a, b Term, w int) Term {
 		return e.ite(isZero, a, c.URem(a, b))
 	}
 	return e.ite(isZero, a, c.SRem(a, b))
+}
+
+// atomic encodes the read-modify-write atomics (single-threaded semantics,
+// as interp runs them). 32-bit fetches zero-extend into the register.
+func (r *run) atomic(st *state, in bpf.Insn, info *bpf.OpInfo) error {
+	e, c := r.e, r.e.C
+	n := int(info.Size)
+	ld := bpf.Insn{Code: 0x61, Src: in.Dst, Off: in.Off} // ldxw
+	if n == 8 {
+		ld.Code = 0x79 // ldxdw
+	}
+	oldV, err := r.load(st, ld, ld.Info())
+	if err != nil {
+		return err
+	}
+	p := r.use(st, in.Dst)
+	src := r.use(st, in.Src)
+	if src.Kind != Scalar {
+		return r.unsupported("atomic operation on a pointer value")
+	}
+	old := oldV.T
+	trunc := func(t Term) Term {
+		if n == 4 {
+			return c.ZeroExt(32, c.Extract(31, 0, t))
+		}
+		return t
+	}
+	var nv Term
+	switch info.Atomic &^ bpf.AtomicFetch {
+	case bpf.AtomicAdd:
+		nv = c.Add(old, src.T)
+	case bpf.AtomicOr:
+		nv = c.BVOr(old, src.T)
+	case bpf.AtomicAnd:
+		nv = c.BVAnd(old, src.T)
+	case bpf.AtomicXor:
+		nv = c.BVXor(old, src.T)
+	case bpf.AtomicXchg &^ bpf.AtomicFetch:
+		nv = src.T
+	case bpf.AtomicCmpxchg &^ bpf.AtomicFetch:
+		r0 := r.use(st, bpf.R0)
+		if r0.Kind != Scalar {
+			return r.unsupported("cmpxchg with a pointer in r0")
+		}
+		nv = e.ite(c.Eq(trunc(r0.T), old), src.T, old)
+	default:
+		return r.unsupported(info.Mnemonic)
+	}
+	if err := r.storeVal(p, in.Off, n, e.ScalarVal(nv)); err != nil {
+		return err
+	}
+	switch {
+	case info.Atomic == bpf.AtomicCmpxchg:
+		st.regs[bpf.R0] = e.ScalarVal(old)
+	case info.Atomic&bpf.AtomicFetch != 0:
+		st.regs[in.Src] = e.ScalarVal(old)
+	}
+	return nil
 }
