@@ -1,0 +1,56 @@
+package equiv
+
+import (
+	"math"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/safety"
+	"github.com/k2opt/k2opt/smt"
+)
+
+// PreFromSafety turns safety's abstract state before a window (a
+// Result.Before entry) into window preconditions for the live-in
+// registers. ok is false when a live-in register has a type the encoder
+// cannot take as input (map values, data_end, sockets, mixed types): the
+// window should not be checked in that form.
+func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPre, ok bool) {
+	if s == nil {
+		return pre, false
+	}
+	for _, r := range liveIn.Regs() {
+		if r == bpf.R10 {
+			continue
+		}
+		g := s.Regs[r]
+		switch g.Type {
+		case safety.ScalarValue:
+			v := g.V
+			p := RegPre{Kind: smt.Scalar, Known: ^v.T.Mask, Value: v.T.Value, Umin: v.Umin}
+			if v.Umax != math.MaxUint64 {
+				p.Umax = v.Umax
+			}
+			pre[r] = p
+		case safety.PtrStack, safety.PtrCtx, safety.PtrPacket:
+			if !g.V.IsConst() || g.V.T.Value != 0 || g.Null {
+				return pre, false
+			}
+			p := RegPre{Off: int64(g.Off)}
+			switch g.Type {
+			case safety.PtrStack:
+				if g.Frame != 0 {
+					return pre, false
+				}
+				p.Kind = smt.PtrStack
+			case safety.PtrCtx:
+				p.Kind = smt.PtrCtx
+			case safety.PtrPacket:
+				p.Kind = smt.PtrPacket
+				p.Range = max(0, int64(g.Range)-int64(g.Off))
+			}
+			pre[r] = p
+		default:
+			return pre, false
+		}
+	}
+	return pre, true
+}
