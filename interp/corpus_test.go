@@ -70,27 +70,42 @@ func usesNondeterminism(p *Program) bool {
 	return false
 }
 
-// TestCorpusCoverage: generated inputs cover the corpus programs' branches.
+// TestCorpusCoverage: generated inputs cover the corpus programs'
+// reachable branches, and never take an edge BranchReach rules out.
 func TestCorpusCoverage(t *testing.T) {
 	for _, cp := range corpusPrograms(t) {
 		rng := rand.New(rand.NewPCG(3, 3))
 		kept, cov, total := GenCoverage(cp.prog, rng, 20000)
 		faults := 0
 		m := NewMachine(cp.prog, nil)
+		m.Coverage = true
+		seen := make([]bool, 2*cp.prog.Slots())
 		for _, in := range kept {
-			if out := m.Run(in); !out.Fault.Ok() {
+			out := m.Run(in)
+			if !out.Fault.Ok() {
 				faults++
 				if faults == 1 {
 					t.Logf("%s/%s: %v", filepath.Base(filepath.Dir(cp.file)), cp.name, out.Fault)
 				}
 			}
+			for i, c := range out.Cover {
+				seen[i] = seen[i] || c
+			}
+		}
+		st := Stats(cp.prog, seen)
+		if st.Covered != cov || st.Reachable != total {
+			t.Errorf("%s/%s: GenCoverage says %d/%d, its inputs cover %d/%d", cp.file, cp.name, cov, total, st.Covered, st.Reachable)
+		}
+		for _, k := range st.Bad {
+			t.Errorf("%s/%s: edge %d/%v taken but ruled out as %v", cp.file, cp.name, k/2, k%2 == 1, st.Reach[k])
 		}
 		pct := 100.0
-		if total > 0 {
-			pct = 100 * float64(cov) / float64(total)
+		if st.Reachable > 0 {
+			pct = 100 * float64(st.Covered) / float64(st.Reachable)
 		}
-		t.Logf("%-3s %-16s %-22s branches %3d/%3d (%5.1f%%) with %3d inputs, %d faulting", filepath.Base(filepath.Dir(cp.file)),
-			filepath.Base(cp.file), cp.name, cov, total, pct, len(kept), faults)
+		t.Logf("%-3s %-16s %-22s branches %3d/%3d (%5.1f%%) of %3d edges, ruled out: %2d dead, %2d const, %2d non-null; %3d inputs, %d faulting",
+			filepath.Base(filepath.Dir(cp.file)), filepath.Base(cp.file), cp.name, st.Covered, st.Reachable, pct, st.Edges,
+			st.Excluded[EdgeDead], st.Excluded[EdgeConst], st.Excluded[EdgeNonNull], len(kept), faults)
 	}
 }
 

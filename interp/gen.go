@@ -232,8 +232,9 @@ func KernelCtx(rng *rand.Rand, typ ebpf.ProgramType, pkt []byte) []byte {
 	return nil
 }
 
-// Coverage returns how many branch edges (taken / not taken of each
-// conditional jump) the inputs cover, and how many there are.
+// Coverage returns how many reachable branch edges (taken / not taken of
+// each conditional jump, see BranchReach) the inputs cover, and how many
+// there are.
 func Coverage(p *Program, inputs []*Input) (covered, total int) {
 	m := NewMachine(p, nil)
 	m.Coverage = true
@@ -247,20 +248,52 @@ func Coverage(p *Program, inputs []*Input) (covered, total int) {
 	return countEdges(p, seen)
 }
 
-func countEdges(p *Program, seen []bool) (covered, total int) {
+// EdgeStats is the branch coverage of a set of inputs against the
+// program's edges, with the edges BranchReach rules out by reason.
+type EdgeStats struct {
+	Edges     int               // 2 per conditional jump
+	Reachable int               // edges not ruled out
+	Covered   int               // reachable edges taken by some input
+	Excluded  [numEdgeReach]int // edges ruled out, by EdgeReach (index 0 unused)
+	Bad       []int             // edges taken although ruled out (2*pc or 2*pc+1): analysis bugs
+	Uncovered []int             // reachable edges no input took
+	Reach     []EdgeReach       // per edge, as BranchReach
+	_         struct{}          // (room for more without breaking literals)
+}
+
+// Stats classifies the branch edges of p given the edges seen
+// (Output.Cover accumulated over runs).
+func Stats(p *Program, seen []bool) EdgeStats {
+	reach := p.branchReach()
+	st := EdgeStats{Reach: reach}
 	for pc, c := range p.code {
 		if c.op == opBadSlot || c.op.Info().Flags&bpf.FlagCondJump == 0 {
 			continue
 		}
-		total += 2
-		if seen[2*pc] {
-			covered++
-		}
-		if seen[2*pc+1] {
-			covered++
+		for k := 2 * pc; k < 2*pc+2; k++ {
+			st.Edges++
+			hit := k < len(seen) && seen[k]
+			if reach[k] != EdgeFeasible {
+				st.Excluded[reach[k]]++
+				if hit {
+					st.Bad = append(st.Bad, k)
+				}
+				continue
+			}
+			st.Reachable++
+			if hit {
+				st.Covered++
+			} else {
+				st.Uncovered = append(st.Uncovered, k)
+			}
 		}
 	}
-	return covered, total
+	return st
+}
+
+func countEdges(p *Program, seen []bool) (covered, total int) {
+	st := Stats(p, seen)
+	return st.Covered, st.Reachable
 }
 
 // SelectCoverage keeps the inputs of candidates that add branch coverage,

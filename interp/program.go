@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -48,6 +49,15 @@ type Program struct {
 	// register reads are initialised on every path (staticInit), so a
 	// whole-program run needs no init-bit bookkeeping.
 	initSafe bool
+
+	reachOnce sync.Once
+	reach     []EdgeReach
+}
+
+// branchReach is BranchReach(p), computed once.
+func (p *Program) branchReach() []EdgeReach {
+	p.reachOnce.Do(func() { p.reach = BranchReach(p) })
+	return p.reach
 }
 
 // inst is the pre-decoded form of one instruction: everything the hot loop
