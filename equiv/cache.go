@@ -42,6 +42,68 @@ func (c *Cache) Get(key string) (Result, bool) {
 	return r, ok
 }
 
+// lookupRaw tries the query's raw (uncanonicalised) form first: a repeated
+// identical query costs a serialisation and a map lookup, no opcode-table
+// walks. It returns the raw key for a later Put on a miss.
+func (c *Cache) lookupRaw(w *Window) (Result, string, bool) {
+	var bp *[]byte
+	if v := c.bufs.Get(); v != nil {
+		bp = v.(*[]byte)
+	} else {
+		b := make([]byte, 0, 512)
+		bp = &b
+	}
+	b := rawKey((*bp)[:0], w)
+	c.mu.RLock()
+	r, ok := c.m[string(b)] // no allocation for the lookup
+	c.mu.RUnlock()
+	var key string
+	if !ok {
+		key = string(b)
+	}
+	*bp = b
+	c.bufs.Put(bp)
+	return r, key, ok
+}
+
+// rawKey serialises a query as given; 'r' marks it so it never equals a
+// canonical key.
+func rawKey(b []byte, w *Window) []byte {
+	b = append(b, 'r', byte(w.Type), boolByte(w.StackDead))
+	b = binary.LittleEndian.AppendUint16(b, uint16(w.LiveIn))
+	b = binary.LittleEndian.AppendUint16(b, uint16(w.LiveOut))
+	for r := range w.Pre {
+		p := &w.Pre[r]
+		if *p == (RegPre{}) || !w.LiveIn.Has(bpf.Reg(r)) {
+			continue
+		}
+		b = append(b, byte(r), byte(p.Kind))
+		b = binary.LittleEndian.AppendUint64(b, uint64(p.Off))
+		b = binary.LittleEndian.AppendUint64(b, uint64(p.Range))
+		b = binary.LittleEndian.AppendUint64(b, p.Known)
+		b = binary.LittleEndian.AppendUint64(b, p.Value)
+		b = binary.LittleEndian.AppendUint64(b, p.Umin)
+		b = binary.LittleEndian.AppendUint64(b, p.Umax)
+	}
+	for _, m := range w.Maps {
+		b = binary.LittleEndian.AppendUint32(b, uint32(m.Type))
+		b = binary.LittleEndian.AppendUint32(b, m.KeySize)
+		b = binary.LittleEndian.AppendUint32(b, m.ValueSize)
+		b = binary.LittleEndian.AppendUint32(b, m.MaxEntries)
+		b = append(b, boolByte(m.ReadOnly))
+	}
+	for k, insns := range [2][]bpf.Insn{w.A, w.B} {
+		b = append(b, 0xff, byte(k))
+		for _, x := range insns {
+			b = append(b, x.Code, byte(x.Dst)|byte(x.Src)<<4)
+			b = binary.LittleEndian.AppendUint16(b, uint16(x.Off))
+			b = binary.LittleEndian.AppendUint32(b, uint32(x.Imm))
+			b = binary.LittleEndian.AppendUint32(b, uint32(x.Imm2))
+		}
+	}
+	return b
+}
+
 // Put stores a verdict.
 func (c *Cache) Put(key string, r Result) {
 	c.mu.Lock()
@@ -207,12 +269,12 @@ func canonInsns(insns []bpf.Insn, liveIn, liveOut bpf.RegSet) []bpf.Insn {
 	for i, x := range insns {
 		safe[i] = x.Reads()&^def == 0
 		def |= x.Writes()
-		if x.IsJump() || x.IsCall() || x.IsExit() {
+		if (x.IsJump() || x.IsCall() || x.IsExit()) && !isNop(x) {
 			def = 0 // conservative past control flow
 		}
 	}
 	for _, x := range insns {
-		if x.IsJump() || x.IsCall() || x.IsExit() {
+		if (x.IsJump() || x.IsCall() || x.IsExit()) && !isNop(x) {
 			straight = false
 			break
 		}

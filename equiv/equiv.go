@@ -145,6 +145,11 @@ func CtxLayout(t ebpf.ProgramType) *smt.CtxLayout {
 			Writable: [][2]int{{8, 12}, {12, 16}, {32, 36}, {44, 48}, {48, 68}, {72, 76}, {152, 160}}}
 	case ebpf.SocketFilter:
 		return &smt.CtxLayout{Size: 192, Ptrs: []smt.CtxField{{Off: 168, Kind: smt.CtxOther}}, Writable: [][2]int{{48, 68}}}
+	case ebpf.FlowDissector:
+		return &smt.CtxLayout{Size: 192, ReadOnly: true,
+			Ptrs: []smt.CtxField{{Off: 76, Kind: smt.CtxData}, {Off: 80, Kind: smt.CtxDataEnd}, {Off: 144, Kind: smt.CtxOther}}}
+	case ebpf.CGroupSockAddr:
+		return &smt.CtxLayout{Size: 72, Ptrs: []smt.CtxField{{Off: 64, Kind: smt.CtxOther}}, Writable: [][2]int{{4, 28}, {40, 60}}}
 	case ebpf.Kprobe, ebpf.PerfEvent:
 		return &smt.CtxLayout{Size: 168, ReadOnly: true}
 	case ebpf.TracePoint:
@@ -196,11 +201,19 @@ type query struct {
 // window the same way, and agrees on the live-out registers, memory and
 // helper calls.
 func (c *Checker) Window(ctx context.Context, w *Window) (Result, error) {
-	var key string
+	var key, raw string
 	if c.Cache != nil {
+		r, rk, ok := c.Cache.lookupRaw(w)
+		if ok {
+			c.Hits++
+			r.Cached = true
+			return r, nil
+		}
+		raw = rk
 		key = c.Cache.Key(w)
 		if r, ok := c.Cache.Get(key); ok {
 			c.Hits++
+			c.Cache.Put(raw, r)
 			r.Cached = true
 			return r, nil
 		}
@@ -209,6 +222,7 @@ func (c *Checker) Window(ctx context.Context, w *Window) (Result, error) {
 	r, err := c.window(ctx, w)
 	if err == nil && c.Cache != nil && r.Verdict != Unknown {
 		c.Cache.Put(key, r)
+		c.Cache.Put(raw, r)
 	}
 	return r, err
 }

@@ -267,6 +267,45 @@ func isTagged(v uint64) bool { return v>>52 == 0xff9 }
 
 // replay builds the input from the model, runs A and B in the interpreter
 // and reports whether they differ observably.
+// stackDiffWords lists the 8-byte stack words (offsets from r10) that
+// the model says differ at the end, so replay reads only those.
+func (c *Checker) stackDiffWords(q *query, m smt.Model) []int {
+	k := smt.RegionKey{Kind: smt.PtrStack}
+	seen := map[int]bool{}
+	var out []int
+	for _, f := range []*smt.Final{q.fa, q.fb} {
+		mem := f.Mem[k]
+		if mem == nil {
+			continue
+		}
+		for _, w := range mem.Writes {
+			var off int64
+			if w.KOK {
+				off = w.KOff
+			} else {
+				v, _ := m.Eval(w.Off)
+				off = int64(v)
+			}
+			if off < -interp.StackSize || off >= 0 {
+				continue
+			}
+			word := int(off) &^ 7
+			if seen[word] {
+				continue
+			}
+			a, _ := q.enc.ReadMem(q.fa, k, w.Key, w.Off, w.KOff, w.KOK)
+			b, _ := q.enc.ReadMem(q.fb, k, w.Key, w.Off, w.KOff, w.KOK)
+			va, _ := m.Eval(a)
+			vb, _ := m.Eval(b)
+			if va != vb {
+				seen[word] = true
+				out = append(out, word)
+			}
+		}
+	}
+	return out
+}
+
 func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) {
 	// The machine only serves Pointer values, which are the same for
 	// every machine.
@@ -337,7 +376,7 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 		}
 	}
 	if q.window && q.stack && a.exit != 0 {
-		for off := -interp.StackSize; off < 0; off += 8 {
+		for _, off := range c.stackDiffWords(q, m) {
 			va, oka := c.stackWord(q, q.a, in, off)
 			vb, okb := c.stackWord(q, q.b, in, off)
 			if oka && okb && va != vb {
