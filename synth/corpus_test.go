@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/k2opt/k2opt/bpf"
 	"github.com/k2opt/k2opt/object"
 )
 
@@ -49,6 +50,9 @@ func TestCorpus(t *testing.T) {
 				if _, err := f.Encode(map[string]object.Rewrite{fn.Name: r.Rewrite}, object.Options{}); err != nil {
 					t.Errorf("%s %s: encode: %v", path, fn.Name, err)
 				}
+			}
+			if os.Getenv("K2OPT_CORPUS_DUMP") == fn.Name {
+				t.Logf("%s before:\n%s\nafter:\n%s", fn.Name, bpf.Disasm(fn.Insns), bpf.Disasm(r.Rewrite.Insns))
 			}
 			red := 0.0
 			if rep.SlotsBefore > 0 {

@@ -74,6 +74,10 @@ const (
 	RegPacket         // offset 0 is data
 	RegMap0           // map values, one region per distinct map at the window entry
 	NumRegions = RegMap0 + 4
+	// RegOpaque tags pointers the evaluator cannot dereference (map
+	// pointers, sockets, ring buffer memory, ...): they may only be
+	// copied, compared and spilled.
+	RegOpaque = NumRegions
 )
 
 // StackSize is the frame the window sees.
@@ -92,7 +96,15 @@ const (
 	fOOB
 	fUninitStack
 	fUnsupported
+	fPtrOp // an operation the verifier refuses on a pointer
 )
+
+// isPtr reports whether v is a tagged pointer value.
+func isPtr(v uint64) bool { return v>>56 == ptrTag && (v>>48)&0xff <= RegOpaque }
+
+// ptrArithOK reports whether the verifier allows pointer arithmetic on a
+// pointer to region r (constant maps, data_end and opaque pointers: no).
+func ptrArithOK(v uint64) bool { return (v>>48)&0xff < RegOpaque }
 
 // Test is one window input: registers and memory at the window's entry.
 // The evaluator mutates Mem during a run and restores it afterwards, so a
@@ -154,6 +166,9 @@ func (m *machine) resolve(a uint64, size uint8) ([]byte, uint32, int) {
 	off := int64(uint32(a)) - ptrBias
 	if off < 0 || off+int64(size) > int64(len(buf)) {
 		return nil, 0, fOOB
+	}
+	if reg == RegStack && off&int64(size-1) != 0 {
+		return nil, 0, fBadAddr // the verifier wants aligned stack accesses
 	}
 	return buf, uint32(off), fNone
 }
@@ -394,11 +409,26 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 				return fUninitReg
 			}
 			b := uint64(c.imm)
-			if !s.immSrc && s.kind != bpf.KindNeg && s.kind < bpf.KindLe {
+			srcReg := !s.immSrc && s.kind != bpf.KindNeg && s.kind < bpf.KindLe
+			if srcReg {
 				if m.init&(1<<src) == 0 {
 					return fUninitReg
 				}
 				b = m.r[src]
+			}
+			// the verifier's pointer rules: only 64-bit add/sub of a
+			// scalar to a pointer, scalar + pointer, pointer - pointer
+			if a := m.r[dst]; isPtr(a) || srcReg && isPtr(b) {
+				switch {
+				case s.w32 || (s.kind != bpf.KindAdd && s.kind != bpf.KindSub):
+					return fPtrOp
+				case isPtr(a) && srcReg && isPtr(b):
+					if s.kind != bpf.KindSub || (a>>48) != (b>>48) {
+						return fPtrOp
+					}
+				case isPtr(a) && !ptrArithOK(a), srcReg && isPtr(b) && (!ptrArithOK(b) || s.kind != bpf.KindAdd):
+					return fPtrOp
+				}
 			}
 			m.r[dst] = alu(s, m.r[dst], b)
 		case bpf.KindMov, bpf.KindMovSX:
@@ -408,6 +438,9 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 					return fUninitReg
 				}
 				b = m.r[src]
+				if isPtr(b) && (s.w32 || s.kind == bpf.KindMovSX) {
+					return fPtrOp // partial copy of a pointer
+				}
 			}
 			m.r[dst] = alu(s, 0, b)
 			m.init |= 1 << dst
@@ -454,6 +487,10 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 					return fUninitReg
 				}
 				v = m.r[src]
+				// pointers are only spilled whole to the stack
+				if isPtr(v) && (s.size != 8 || (m.r[dst]>>48)&0xff != RegStack) {
+					return fPtrOp
+				}
 			}
 			if f := m.store(m.r[dst]+uint64(int64(c.off)), s.size, v); f != fNone {
 				return f

@@ -53,6 +53,9 @@ func TestEvaluatorAgreesWithInterp(t *testing.T) {
 		f := m.run(cand, &tt)
 		m.undo()
 		out := im.RunWindow(in, 0, bpf.SlotCount(insns)-1)
+		if f == fPtrOp {
+			continue // a value happened to carry the pointer tag: interp has no pointer rules
+		}
 		if (f != fNone) != !out.Fault.Ok() {
 			t.Fatalf("iter %d: fault %d vs %v\n%s", iter, f, out.Fault, bpf.Disasm(insns))
 		}

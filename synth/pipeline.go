@@ -51,8 +51,16 @@ type Func struct {
 	// Freq[k] is instruction k's execution weight (nil: all 1).
 	Freq []float64
 	// Ext marks relocated calls and function references (by slot).
-	Ext  bpf.External
-	slot []int
+	Ext bpf.External
+	// StackLive[k] is the set of own-frame stack bytes that may be read
+	// from instruction k on (nil: all live); bytes dead at a window's end
+	// are not compared, so dead stores can go.
+	StackLive []StackSet
+	// Check, when set, is asked about every proven candidate (its window
+	// edits, bpf.Rewrite form); only a nil answer makes it the window's
+	// best. OptimizeProgram checks the whole program with safety.Verify.
+	Check func(edits map[int][]bpf.Insn) error
+	slot  []int
 }
 
 // NewFunc prepares insns; pinned may be nil (then Pinned(insn, false)).
@@ -82,6 +90,7 @@ type WindowResult struct {
 	Tests           int
 	ProofsAttempted int64
 	ProofsProven    int64
+	ProofsUnsafe    int64 // proven, but refused by Func.Check
 	TimeToBest      time.Duration
 	Proposed        [NumMoves]int64
 	Accepted        [NumMoves]int64
@@ -103,6 +112,7 @@ type windowSearch struct {
 	cex       []*Test
 	attempts  int64
 	proven    int64
+	unsafe    int64
 	toBest    time.Duration
 }
 
@@ -188,7 +198,7 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		}
 	}
 	res.Tests = len(tests) + len(ws.cex)
-	res.ProofsAttempted, res.ProofsProven = ws.attempts, ws.proven
+	res.ProofsAttempted, res.ProofsProven, res.ProofsUnsafe = ws.attempts, ws.proven, ws.unsafe
 	if ws.bestChain >= 0 {
 		res.PerfAfter = ws.bestPerf
 		res.TimeToBest = ws.toBest
@@ -235,54 +245,84 @@ func hashC(c []cinsn) uint64 {
 // tryProve asks the prover about ch.cur, which passes every test and is
 // cheaper than the best proven candidate.
 func (ws *windowSearch) tryProve(ch *chain, idx int) {
-	perf := ws.p.perf(ch.cur)
-	key := hashC(ch.cur)
+	ws.prove(ch.cur, idx, ch)
+	ws.mu.Lock()
+	ch.bestPerf = ws.bestPerf
+	ws.mu.Unlock()
+}
+
+// prove asks the prover about cand (passing every test) and, when proven
+// and accepted by Func.Check, makes it the best. ch (may be nil) takes a
+// counterexample at once. It reports whether cand became the best.
+func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
+	perf := ws.p.perf(cand)
+	key := hashC(cand)
 	ws.mu.Lock()
 	if perf >= ws.bestPerf || ws.tried[key] {
-		ch.bestPerf = ws.bestPerf
 		ws.mu.Unlock()
-		return
+		return false
 	}
 	ws.tried[key] = true
 	ws.attempts++
 	ws.mu.Unlock()
 
 	q := &Query{Program: ws.f.Name, Type: ws.f.Type, Insns: ws.f.Insns, Window: ws.w,
-		Orig: straight(ws.p.orig), Cand: straight(ch.cur)}
+		Orig: straight(ws.p.orig), Cand: straight(cand)}
 	if ws.w.Start < len(ws.f.Before) {
 		q.Entry = ws.f.Before[ws.w.Start]
 	}
+	if ws.p.deadStack != nil {
+		q.StackDead = ws.p.deadStack[:]
+	}
 	v, cex, err := ws.prover.Equivalent(ws.ctx, q)
 	if err != nil {
-		return
+		return false
 	}
 	switch v {
 	case Equivalent:
 		ws.mu.Lock()
+		ws.proven++
+		ws.mu.Unlock()
+		if ws.f.Check != nil {
+			edits := map[int][]bpf.Insn{}
+			for i, e := range fromC(cand, ws.w, ws.f.slot) {
+				edits[ws.w.Start+i] = e
+			}
+			if ws.f.Check(edits) != nil {
+				ws.mu.Lock()
+				ws.unsafe++
+				ws.mu.Unlock()
+				return false
+			}
+		}
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
 		if perf < ws.bestPerf || (perf == ws.bestPerf && idx < ws.bestChain) {
-			ws.best = slices.Clone(ch.cur)
+			ws.best = slices.Clone(cand)
 			ws.bestPerf = perf
 			ws.bestChain = idx
 			ws.toBest = time.Since(ws.start)
+			return true
 		}
-		ws.proven++
-		ch.bestPerf = ws.bestPerf
-		ws.mu.Unlock()
 	case NotEquivalent:
 		if cex == nil {
-			return
+			return false
 		}
+		var m machine
 		t := testFromInput(ws.f.Type, cex)
-		if t == nil || !ws.p.setWant(&ch.m, t) {
-			return
+		if t == nil || !ws.p.setWant(&m, t) {
+			return false
 		}
 		ws.mu.Lock()
 		ws.cex = append(ws.cex, t)
 		ws.mu.Unlock()
-		// this chain takes it now; the others at their next sync
-		ch.tests = append(ch.tests, t.Clone())
-		ch.recost()
+		if ch != nil {
+			// this chain takes it now; the others at their next sync
+			ch.tests = append(ch.tests, t.Clone())
+			ch.recost()
+		}
 	}
+	return false
 }
 
 // newProblem builds the search task of window w.
@@ -291,6 +331,18 @@ func newProblem(f *Func, w Window, opts Options) *problem {
 	for _, r := range w.LiveOut.Regs() {
 		if r != bpf.R10 {
 			p.liveOut = append(p.liveOut, uint8(r))
+		}
+	}
+	if f.StackLive != nil && w.End < len(f.StackLive) {
+		live := &f.StackLive[w.End]
+		var dead [StackSize]bool
+		any := false
+		for i := range dead {
+			dead[i] = !live.Has(i)
+			any = any || dead[i]
+		}
+		if any {
+			p.deadStack = &dead
 		}
 	}
 	p.freq = make([]float64, len(p.orig))
@@ -340,6 +392,7 @@ type Report struct {
 	ProposalsPerSec float64             `json:"proposals_per_sec"`
 	ProofsAttempted int64               `json:"proofs_attempted"`
 	ProofsProven    int64               `json:"proofs_proven"`
+	ProofsUnsafe    int64               `json:"proofs_unsafe"` // proven but refused by the whole-program check
 	CacheHits       int64               `json:"cache_hits"`
 	TimeToBest      time.Duration       `json:"time_to_best_ns"`
 	Elapsed         time.Duration       `json:"elapsed_ns"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/k2opt/k2opt/bpf"
@@ -22,11 +23,15 @@ type ProgramResult struct {
 	Report  Report
 }
 
-// OptimizeProgram searches every window of entry program fn of file f and
-// assembles the proven replacements. The result must pass safety.Verify
-// (and, for the complexity objective, lower the processed count, confirmed
-// by the kernel verifier when this process may load BPF); windows whose
-// replacement breaks that are dropped one by one.
+// OptimizeProgram searches every window of function fn of file f (an
+// entry program, or a subprogram in .text: then every entry program that
+// links it is checked) and assembles the proven replacements. Every
+// proven window candidate is checked at once against the whole program
+// (safety.Verify of each linking program with the window and all windows
+// accepted before it applied), so that a candidate the verifier would
+// refuse never becomes a window's best. The complexity objective
+// additionally needs a lower processed count, confirmed by the kernel
+// verifier when this process may load BPF.
 func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, opts Options) (*ProgramResult, error) {
 	start := time.Now()
 	insns := fn.Insns
@@ -37,17 +42,31 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	rep.SlotsAfter = rep.SlotsBefore
 	rep.Moves = map[string][2]int64{}
 
-	sp, err := safety.FromObject(f, fn.Name, nil)
+	links, err := linkedPrograms(f, fn)
 	if err != nil {
-		return nil, fmt.Errorf("%s: program %s: %w", f.Path, fn.Name, err)
+		return nil, err
 	}
-	vr := safety.Verify(sp, &safety.Options{Summaries: true})
-	if !vr.Accepted {
-		rep.Note = "original rejected by the static verifier: not optimised"
+	if len(links) == 0 {
+		rep.Note = "no entry program links this function: not optimised"
 		rep.Elapsed = time.Since(start)
 		return res, nil
 	}
-	rep.ProcessedBefore, rep.ProcessedAfter = vr.Processed, vr.Processed
+	var before []*safety.Summary
+	for _, l := range links {
+		vr := safety.Verify(l.p, &safety.Options{Summaries: true})
+		if !vr.Accepted {
+			rep.Note = "program " + l.p.Name + " rejected by the static verifier: not optimised"
+			rep.Elapsed = time.Since(start)
+			return res, nil
+		}
+		l.processed = vr.Processed
+		rep.ProcessedBefore += vr.Processed
+		fu := l.p.Funcs[l.fi]
+		if len(vr.Before) >= fu.End && fu.End-fu.Start == len(insns) {
+			before = joinSummaries(before, vr.Before[fu.Start:fu.End])
+		}
+	}
+	rep.ProcessedAfter = rep.ProcessedBefore
 
 	pinned := make([]bool, len(insns))
 	ext := bpf.External{}
@@ -59,38 +78,83 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			ext[slots[k]] = true
 		}
 	}
-	sf := NewFunc(fn.Name, fn.Type, insns, pinned)
-	sf.Ext = ext
-	if len(vr.Before) >= len(insns) {
-		sf.Before = vr.Before[:len(insns)]
+	typ := fn.Type
+	if !fn.Entry {
+		typ = links[0].p.Type
 	}
-	sf.Freq = frequencies(f, fn, opts.Seed)
+	sf := NewFunc(fn.Name, typ, insns, pinned)
+	sf.Ext = ext
+	sf.Before = before
+	sf.StackLive = StackLiveness(insns, before)
+	if fn.Entry {
+		sf.Freq = frequencies(f, fn, opts.Seed)
+	}
 	rep.LatencyBefore = cost.Cycles(insns, sf.Freq)
 	rep.LatencyAfter = rep.LatencyBefore
+
+	// check verifies every linking program with edits applied on top of
+	// the accepted ones; it returns the processed total.
+	accepted := map[int][]bpf.Insn{}
+	why := "" // the last reason a candidate was refused, for the report
+	var whyMu sync.Mutex
+	check := func(edits map[int][]bpf.Insn) (object.Rewrite, int, error) {
+		all := make(map[int][]bpf.Insn, len(accepted)+len(edits))
+		for k, e := range accepted {
+			all[k] = e
+		}
+		for k, e := range edits {
+			all[k] = e
+		}
+		rw, err := buildRewrite(insns, all, ext)
+		if err != nil {
+			return rw, 0, err
+		}
+		proc := 0
+		for _, l := range links {
+			q, err := relink(l.p, fn.Name, rw)
+			if err != nil {
+				return rw, 0, err
+			}
+			v := safety.Verify(q, nil)
+			if !v.Accepted {
+				return rw, 0, fmt.Errorf("safety rejected: %v", v.Err())
+			}
+			proc += v.Processed
+		}
+		if opts.Objective == cost.Complexity && proc > rep.ProcessedBefore {
+			return rw, 0, fmt.Errorf("processed count grew: %d -> %d", rep.ProcessedBefore, proc)
+		}
+		return rw, proc, nil
+	}
+	sf.Check = func(edits map[int][]bpf.Insn) error {
+		_, _, err := check(edits)
+		if err != nil {
+			whyMu.Lock()
+			why = err.Error()
+			whyMu.Unlock()
+		}
+		return err
+	}
 
 	ws, err := sf.Windows()
 	if err != nil {
 		return nil, fmt.Errorf("%s: program %s: %w", f.Path, fn.Name, err)
 	}
 	rep.Windows = len(ws)
-	total := 0
-	for _, w := range ws {
-		total += w.End - w.Start
-	}
 	iters := opts.Iters
 	if iters == 0 && opts.Time == 0 {
 		iters = DefaultIters
 	}
+	budget := windowBudgets(sf, ws)
 	var deadline time.Time
 	var results []*WindowResult
-	for _, w := range ws {
-		n := int64(w.End - w.Start)
+	for i, w := range ws {
 		wi := int64(0)
 		if iters > 0 {
-			wi = max(iters*n/int64(total), 100)
+			wi = max(int64(float64(iters)*budget[i]), 100)
 		}
 		if opts.Time > 0 {
-			deadline = time.Now().Add(time.Duration(int64(opts.Time) * n / int64(total)))
+			deadline = time.Now().Add(time.Duration(float64(opts.Time) * budget[i]))
 		}
 		wr, err := OptimizeWindow(ctx, sf, w, opts, wi, deadline)
 		if err != nil {
@@ -99,12 +163,16 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rep.Proposals += wr.Proposals
 		rep.ProofsAttempted += wr.ProofsAttempted
 		rep.ProofsProven += wr.ProofsProven
+		rep.ProofsUnsafe += wr.ProofsUnsafe
 		for k := range NumMoves {
 			m := rep.Moves[MoveNames[k]]
 			rep.Moves[MoveNames[k]] = [2]int64{m[0] + wr.Proposed[k], m[1] + wr.Accepted[k]}
 		}
 		if wr.Edits != nil {
 			results = append(results, wr)
+			for k, e := range wr.Edits {
+				accepted[k] = e
+			}
 			rep.TimeToBest = time.Since(start)
 		}
 		if ctx.Err() != nil {
@@ -115,61 +183,43 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rep.CacheHits = cc.CacheHits()
 	}
 
-	// Assemble all improvements; if the whole is not accepted, add them
-	// one at a time and keep those that are.
-	why := "" // the last reason a window was dropped, for the report
-	accept := func(rs []*WindowResult) (object.Rewrite, int, bool) {
+	// Every window passed the whole-program check on top of the ones
+	// before it; the object encoding is checked once for all. Should
+	// either fail, windows are added one at a time and kept if all pass.
+	final := func(rs []*WindowResult) (object.Rewrite, int, bool) {
+		accepted = map[int][]bpf.Insn{}
 		edits := map[int][]bpf.Insn{}
 		for _, r := range rs {
 			for k, e := range r.Edits {
 				edits[k] = e
 			}
 		}
-		out, o2n, err := bpf.Rewrite(insns, edits, ext)
+		rw, proc, err := check(edits)
 		if err != nil {
-			why = "rewrite: " + err.Error()
-			return object.Rewrite{}, 0, false
-		}
-		for k := range insns {
-			if e, ok := edits[k]; ok && len(e) == 0 {
-				o2n[k] = -1
-			}
-		}
-		rw := object.Rewrite{Insns: out, OldToNew: o2n[:len(insns)]}
-		p2, err := safety.FromObject(f, fn.Name, out)
-		if err != nil {
-			why = "safety: " + err.Error()
-			return rw, 0, false
-		}
-		v := safety.Verify(p2, nil)
-		if !v.Accepted {
-			why = "safety rejected: " + v.Err().Error()
-			return rw, 0, false
-		}
-		if opts.Objective == cost.Complexity && v.Processed >= rep.ProcessedBefore {
+			why = err.Error()
 			return rw, 0, false
 		}
 		if _, err := f.Encode(map[string]object.Rewrite{fn.Name: rw}, object.Options{}); err != nil {
 			why = "encode: " + err.Error()
 			return rw, 0, false
 		}
-		return rw, v.Processed, true
+		return rw, proc, true
 	}
 	var kept []*WindowResult
 	if len(results) > 0 {
-		if rw, proc, ok := accept(results); ok {
+		if rw, proc, ok := final(results); ok {
 			kept = results
 			res.Rewrite, rep.ProcessedAfter = rw, proc
 		} else {
 			for _, r := range results {
-				if rw, proc, ok := accept(append(kept[:len(kept):len(kept)], r)); ok {
+				if rw, proc, ok := final(append(kept[:len(kept):len(kept)], r)); ok {
 					kept = append(kept, r)
 					res.Rewrite, rep.ProcessedAfter = rw, proc
 				}
 			}
 		}
 	}
-	if len(kept) > 0 && opts.Objective == cost.Complexity && kernel.Available() == nil {
+	if len(kept) > 0 && opts.Objective == cost.Complexity && kernel.Available() == nil && fn.Entry {
 		if !kernelLowers(f, fn.Name, res.Rewrite) {
 			kept = nil
 			res.Rewrite = identity(insns)
@@ -180,6 +230,8 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	rep.WindowsImproved = len(kept)
 	if len(kept) < len(results) && rep.Note == "" {
 		rep.Note = fmt.Sprintf("%d proven window(s) dropped; last: %s", len(results)-len(kept), firstLine(why))
+	} else if rep.ProofsUnsafe > 0 && rep.Note == "" {
+		rep.Note = fmt.Sprintf("%d proven candidate(s) refused by the whole-program check; last: %s", rep.ProofsUnsafe, firstLine(why))
 	}
 	res.Changed = len(kept) > 0
 	rep.SlotsAfter = bpf.SlotCount(res.Rewrite.Insns)
@@ -199,6 +251,115 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rep.ProposalsPerSec = float64(rep.Proposals) / s
 	}
 	return res, nil
+}
+
+// linkedProg is one entry program that links the function being optimised.
+type linkedProg struct {
+	p         *safety.Program
+	fi        int // index of the function in p.Funcs
+	processed int
+}
+
+// linkedPrograms links fn itself (an entry program) or every entry program
+// of f whose linked form includes fn (a subprogram).
+func linkedPrograms(f *object.File, fn *object.Function) ([]*linkedProg, error) {
+	var out []*linkedProg
+	add := func(name string) error {
+		sp, err := safety.FromObject(f, name, nil)
+		if err != nil {
+			return fmt.Errorf("%s: program %s: %w", f.Path, name, err)
+		}
+		for i, fu := range sp.Funcs {
+			if fu.Name == fn.Name {
+				out = append(out, &linkedProg{p: sp, fi: i})
+				break
+			}
+		}
+		return nil
+	}
+	if fn.Entry {
+		return out, add(fn.Name)
+	}
+	for _, e := range f.Programs() {
+		if err := add(e.Name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// joinSummaries joins per-instruction summaries of one function reached
+// from several programs (a nil acc: b itself). Registers whose types
+// differ become Mixed.
+func joinSummaries(acc, b []*safety.Summary) []*safety.Summary {
+	if acc == nil {
+		return append([]*safety.Summary(nil), b...)
+	}
+	for k := range acc {
+		switch {
+		case b[k] == nil:
+		case acc[k] == nil:
+			acc[k] = b[k]
+		default:
+			j := *acc[k]
+			j.Paths += b[k].Paths
+			for r := range j.Regs {
+				x, y := &j.Regs[r], b[k].Regs[r]
+				switch {
+				case x.Type == safety.Mixed:
+				case x.Type != y.Type || x.Map != y.Map || x.Off != y.Off || x.Frame != y.Frame:
+					*x = safety.Reg{Type: safety.Mixed}
+				default:
+					x.V = safety.Join(x.V, y.V)
+					x.Range = min(x.Range, y.Range)
+					x.Null = x.Null || y.Null
+					x.ID = 0
+				}
+			}
+			acc[k] = &j
+		}
+	}
+	return acc
+}
+
+// buildRewrite applies edits (bpf.Rewrite form) and returns the object
+// writer's form (deleted instructions map to -1).
+func buildRewrite(insns []bpf.Insn, edits map[int][]bpf.Insn, ext bpf.External) (object.Rewrite, error) {
+	out, o2n, err := bpf.Rewrite(insns, edits, ext)
+	if err != nil {
+		return object.Rewrite{}, fmt.Errorf("rewrite: %w", err)
+	}
+	for k := range insns {
+		if e, ok := edits[k]; ok && len(e) == 0 {
+			o2n[k] = -1
+		}
+	}
+	return object.Rewrite{Insns: out, OldToNew: o2n[:len(insns)]}, nil
+}
+
+// windowBudgets splits the program's budget over its windows: by length,
+// with a bonus for windows with more visible potential (stores of
+// registers, moves, 32-bit ops that may be redundant, narrow loads).
+func windowBudgets(f *Func, ws []Window) []float64 {
+	out := make([]float64, len(ws))
+	total := 0.0
+	for i, w := range ws {
+		n := float64(w.End - w.Start)
+		extra := 0.0
+		for k := w.Start; k < w.End; k++ {
+			info := f.Insns[k].Info()
+			switch {
+			case info.Kind == bpf.KindStore, info.Kind == bpf.KindMov, info.Kind == bpf.KindLoad && info.Size < 4:
+				extra += 0.5
+			}
+		}
+		out[i] = n + extra
+		total += out[i]
+	}
+	for i := range out {
+		out[i] /= total
+	}
+	return out
 }
 
 func identity(insns []bpf.Insn) object.Rewrite {

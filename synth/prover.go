@@ -37,6 +37,10 @@ type Query struct {
 	// Entry is safety's summary of the states at the window's entry (nil
 	// when unavailable): the precondition of the check.
 	Entry *safety.Summary
+	// StackDead (nil: none) marks the stack bytes not read after the
+	// window: StackDead[i] is the byte at r10-len(StackDead)+i. They are
+	// not compared, so a candidate may drop or add stores to them.
+	StackDead []bool
 }
 
 // Prover decides window equivalence. The search calls it only for

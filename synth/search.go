@@ -19,6 +19,14 @@ type problem struct {
 	consts  []int64
 	offs    []int16
 	hasMem  bool
+	// deadStack marks stack bytes not read after the window (nil: none):
+	// writes to them are not compared.
+	deadStack *[StackSize]bool
+}
+
+// dead reports whether a write to byte off of region is not compared.
+func (p *problem) dead(region uint8, off uint32) bool {
+	return region == RegStack && p.deadStack != nil && p.deadStack[off]
 }
 
 // perf is the performance term of a candidate: slots (size, complexity)
@@ -52,6 +60,9 @@ func (p *problem) setWant(m *machine, t *Test) bool {
 	t.wantInit = bpf.RegSet(m.init)
 	t.wantMem = t.wantMem[:0]
 	for _, e := range m.log {
+		if p.dead(e.region, e.off) {
+			continue
+		}
 		dup := false
 		for _, w := range t.wantMem {
 			if w.region == e.region && w.off == e.off {
@@ -95,7 +106,7 @@ func (p *problem) testErr(m *machine, c []cinsn, t *Test) uint64 {
 		}
 	}
 	for i, le := range m.log {
-		if wrote(t.wantMem, le.region, le.off) || loggedBefore(m.log[:i], le) {
+		if p.dead(le.region, le.off) || wrote(t.wantMem, le.region, le.off) || loggedBefore(m.log[:i], le) {
 			continue
 		}
 		if cur := t.Mem[le.region][le.off]; cur != le.old {

@@ -26,6 +26,11 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 	orig := toC(q.Orig, Window{Start: 0, End: len(q.Orig)}, bpf.SlotOffsets(q.Orig))
 	cand := toC(q.Cand, Window{Start: 0, End: len(q.Cand)}, bpf.SlotOffsets(q.Cand))
 	p := &problem{orig: orig}
+	if q.StackDead != nil {
+		var dead [StackSize]bool
+		copy(dead[StackSize-len(q.StackDead):], q.StackDead)
+		p.deadStack = &dead
+	}
 	for _, r := range q.Window.LiveOut.Regs() {
 		if r != bpf.R10 {
 			p.liveOut = append(p.liveOut, uint8(r))

@@ -237,12 +237,22 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 			continue
 		}
 		t.Init = t.Init.Add(r)
-		t.Regs[r] = interp.RandValue(rng)
+		t.Regs[r] = untag(interp.RandValue(rng))
 		if st.sum == nil {
 			continue
 		}
 		reg := st.sum.Regs[r]
+		if reg.Null && rng.IntN(4) == 0 {
+			t.Regs[r] = 0 // the _or_null case
+			continue
+		}
 		switch reg.Type {
+		case safety.NotInit:
+			t.Init &^= bpf.RegsOf(r)
+		case safety.Mixed:
+			if rng.IntN(4) == 0 {
+				t.Init &^= bpf.RegsOf(r) // uninitialised on some paths
+			}
 		case safety.ScalarValue:
 			t.Regs[r] = drawScalar(rng, reg.V)
 		case safety.PtrStack:
@@ -254,14 +264,29 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 		case safety.PtrPacketEnd:
 			t.Regs[r] = Ptr(RegPacket, len(t.Mem[RegPacket]))
 		case safety.PtrMapValue:
+			t.Regs[r] = Ptr(RegOpaque, 64*int(r))
 			for i, m := range st.maps {
 				if m == reg.Map {
 					t.Regs[r] = Ptr(RegMap0+i, int(reg.Off)+int(varOff(reg)))
 				}
 			}
+		default:
+			if reg.Type.IsPtr() {
+				// map pointers, sockets, ring buffer memory...: copied and
+				// compared, never dereferenced or offset by the search
+				t.Regs[r] = Ptr(RegOpaque, 64*int(r))
+			}
 		}
 	}
 	return t
+}
+
+// untag keeps a random scalar from looking like a test pointer.
+func untag(v uint64) uint64 {
+	if isPtr(v) {
+		v ^= 1 << 62
+	}
+	return v
 }
 
 // varOff picks a pointer's variable offset: its minimum, which the
