@@ -103,9 +103,9 @@ func TestCorpusCoverage(t *testing.T) {
 		if st.Reachable > 0 {
 			pct = 100 * float64(st.Covered) / float64(st.Reachable)
 		}
-		t.Logf("%-3s %-16s %-22s branches %3d/%3d (%5.1f%%) of %3d edges, ruled out: %2d dead, %2d const, %2d non-null; %3d inputs, %d faulting",
+		t.Logf("%-3s %-16s %-22s branches %3d/%3d (%5.1f%%) of %3d edges, ruled out: %2d dead, %2d const, %2d rodata, %2d non-null; %3d inputs, %d faulting",
 			filepath.Base(filepath.Dir(cp.file)), filepath.Base(cp.file), cp.name, st.Covered, st.Reachable, pct, st.Edges,
-			st.Excluded[EdgeDead], st.Excluded[EdgeConst], st.Excluded[EdgeNonNull], len(kept), faults)
+			st.Excluded[EdgeDead], st.Excluded[EdgeConst], st.Excluded[EdgeRodata], st.Excluded[EdgeNonNull], len(kept), faults)
 	}
 }
 

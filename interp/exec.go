@@ -685,7 +685,7 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 				k++
 			}
 			m.cover[k] = true
-			if m.cmpLog && m.ncmp < len(m.cmps) && code[pc].cond {
+			if m.cmpLog && m.ncmp < len(m.cmps) && code[pc].cond && (!m.cmpOnly || m.cmpPC == pc) {
 				m.cmps[m.ncmp] = m.cmpOf(pc, &code[pc])
 				m.ncmp++
 			}
@@ -1097,7 +1097,7 @@ func (m *Machine) fast(pc, lo, hi int, steps, budget uint64, init uint16, track 
 				k++
 			}
 			m.cover[k] = true
-			if m.cmpLog && m.ncmp < len(m.cmps) {
+			if m.cmpLog && m.ncmp < len(m.cmps) && (!m.cmpOnly || m.cmpPC == pc) {
 				m.cmps[m.ncmp] = cmpRec{pc: int32(pc), a: r[in.dst&15], b: uint64(in.imm)}
 				if !in.immSrc {
 					m.cmps[m.ncmp].b = r[in.src&15]

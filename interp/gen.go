@@ -472,6 +472,9 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 	m.Coverage = true
 	m.cmpLog = true
 	seen := make([]bool, 2*len(p.code))
+	reach := p.branchReach()
+	// reachers[pc]: a few inputs that reach the jump at pc, for solving
+	reachers := map[int][]*Input{}
 	var queue []*Input
 	runs := 0
 	try := func(in *Input) bool {
@@ -485,6 +488,11 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 		}
 		if gain {
 			kept = append(kept, in)
+			for pc := 0; 2*pc+1 < len(out.Cover); pc++ {
+				if (out.Cover[2*pc] || out.Cover[2*pc+1]) && len(reachers[pc]) < 3 {
+					reachers[pc] = append(reachers[pc], in)
+				}
+			}
 		}
 		// comparisons next to an uncovered edge suggest new inputs
 		for _, c := range m.cmps[:m.ncmp] {
@@ -497,6 +505,8 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 		}
 		return gain
 	}
+	sv := &solver{p: p, m: m, rng: rng, packet: m.layout.packet, skbLen: m.layout.packet && m.layout != xdpLayout, try: try, runs: &runs}
+	attempts := map[int]int{}
 	seeds := GenInputs(p, rng, min(budget/4, 400))
 	for _, in := range seeds {
 		try(in)
@@ -504,16 +514,45 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 	if len(kept) == 0 && len(seeds) > 0 {
 		kept = append(kept, seeds[0])
 	}
+	// Random mutation and comparison-guided substitution first; then,
+	// whenever they stall, branch solving on the edges still uncovered.
+	lastGain := runs
 	for runs < budget && len(kept) > 0 {
+		if runs-lastGain > 1000 {
+			solved := false
+			for k := range seen {
+				pc := k / 2
+				if seen[k] || reach[k] != EdgeFeasible || len(reachers[pc]) == 0 || attempts[k] >= len(reachers[pc]) {
+					continue
+				}
+				if runs >= budget {
+					break
+				}
+				from := reachers[pc][attempts[k]]
+				attempts[k]++
+				if sv.solve(from, pc, k%2 == 1, min(4000, budget-runs)) {
+					solved = true
+				}
+			}
+			lastGain = runs
+			if !solved && runs < budget {
+				// nothing left to solve: spend the rest on mutation
+				lastGain = budget
+			}
+		}
 		if len(queue) > 0 && rng.IntN(2) == 0 {
 			i := rng.IntN(len(queue))
 			in := queue[i]
 			queue[i] = queue[len(queue)-1]
 			queue = queue[:len(queue)-1]
-			try(in)
+			if try(in) {
+				lastGain = runs
+			}
 			continue
 		}
-		try(mutate(rng, kept[rng.IntN(len(kept))]))
+		if try(mutate(rng, kept[rng.IntN(len(kept))])) {
+			lastGain = runs
+		}
 	}
 	covered, total = countEdges(p, seen)
 	return kept, covered, total

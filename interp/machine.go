@@ -251,6 +251,9 @@ type Machine struct {
 	cmpLog bool
 	cmps   [256]cmpRec
 	ncmp   int
+	// cmpOnly limits cmpLog to the jump at slot cmpPC (branch solving).
+	cmpOnly bool
+	cmpPC   int
 }
 
 // NewMachine prepares a machine for p.

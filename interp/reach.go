@@ -1,11 +1,14 @@
 package interp
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 
 	"github.com/k2opt/k2opt/bpf"
 )
+
+var reachDebug func(int, *astate)
 
 // EdgeReach says whether a branch edge (one direction of a conditional
 // jump) can be taken, and if not, why. Coverage figures count only
@@ -21,10 +24,11 @@ const (
 	EdgeDead                      // the jump itself is unreachable (only reached through infeasible edges)
 	EdgeConst                     // the condition has the same value on every path (intervals of constants)
 	EdgeNonNull                   // a null test of a pointer that cannot be null (stack, ctx, packet, global data, or an array-map lookup with an in-range key)
+	EdgeRodata                    // the condition is fixed by read-only data (.rodata, frozen at load: the kernel's verifier prunes it too)
 	numEdgeReach
 )
 
-var edgeReachNames = [numEdgeReach]string{"feasible", "dead code", "constant condition", "non-null pointer"}
+var edgeReachNames = [numEdgeReach]string{"feasible", "dead code", "constant condition", "non-null pointer", "read-only data"}
 
 func (e EdgeReach) String() string {
 	if e < numEdgeReach {
@@ -45,20 +49,22 @@ const (
 	aPtr                   // a non-null pointer that is not into the stack (packet, map value, ...)
 	aNullable              // a map lookup's result: NULL or an aPtr
 	aMap                   // a map handle
+	aRO                    // read-only map data with contents: map lo, offset hi
 )
 
 type aval struct {
 	k      akind
 	lo, hi uint64
+	ro     bool // (scalars) derived from read-only data
 }
 
 var (
 	top    = aval{k: aTop}
-	full64 = aval{aScalar, 0, math.MaxUint64}
-	full32 = aval{aScalar, 0, math.MaxUint32}
+	full64 = aval{k: aScalar, lo: 0, hi: math.MaxUint64}
+	full32 = aval{k: aScalar, lo: 0, hi: math.MaxUint32}
 )
 
-func konst(v uint64) aval { return aval{aScalar, v, v} }
+func konst(v uint64) aval { return aval{k: aScalar, lo: v, hi: v} }
 
 func (a aval) isConst() bool { return a.k == aScalar && a.lo == a.hi }
 
@@ -67,7 +73,7 @@ func rangeOf(size uint8) aval {
 	if size >= 8 {
 		return full64
 	}
-	return aval{aScalar, 0, 1<<(8*size) - 1}
+	return aval{k: aScalar, lo: 0, hi: 1<<(8*size) - 1}
 }
 
 func join(a, b aval) aval {
@@ -76,7 +82,7 @@ func join(a, b aval) aval {
 	}
 	switch {
 	case a.k == aScalar && b.k == aScalar:
-		return aval{aScalar, min(a.lo, b.lo), max(a.hi, b.hi)}
+		return aval{aScalar, min(a.lo, b.lo), max(a.hi, b.hi), a.ro || b.ro}
 	case a.k == b.k && (a.k == aPtr || a.k == aNullable):
 		return a
 	case (a.k == aPtr || a.k == aNullable) && (b.k == aPtr || b.k == aNullable):
@@ -95,8 +101,13 @@ func widen(old, nw aval) aval {
 		if j.lo < old.lo {
 			j.lo = 0
 		}
-		if j.hi > old.hi {
-			j.hi = math.MaxUint64
+		if j.hi > old.hi { // thresholds: a loop counter of a 32-bit register stays 32-bit
+			for _, t := range [...]uint64{math.MaxUint8, math.MaxUint16, math.MaxUint32, math.MaxUint64} {
+				if j.hi <= t {
+					j.hi = t
+					break
+				}
+			}
 		}
 	}
 	return j
@@ -257,7 +268,7 @@ func BranchReach(p *Program) []EdgeReach {
 		if ctx {
 			s.r[bpf.R1] = aval{k: aCtx}
 		}
-		s.r[bpf.R10] = aval{aStack, StackSize, StackSize}
+		s.r[bpf.R10] = aval{k: aStack, lo: StackSize, hi: StackSize}
 		flow(pc, s)
 	}
 	entry(0, true)
@@ -271,22 +282,25 @@ func BranchReach(p *Program) []EdgeReach {
 		work = work[:len(work)-1]
 		reached[pc] = true
 		s := states[pc].clone()
+		if reachDebug != nil {
+			reachDebug(pc, s)
+		}
 		c := &code[pc]
 		if c.op == opBadSlot {
 			continue
 		}
 		info := c.op.Info()
 		if info.Flags&bpf.FlagCondJump != 0 && info.Kind != bpf.KindMayGoto {
-			ft, tk, nonNull := decide(c, info, s)
+			ft, tk, reason := decide(c, info, s)
 			if ft != nil {
 				feas[2*pc] = true
 			} else if why[2*pc] == 0 {
-				why[2*pc] = reasonOf(nonNull)
+				why[2*pc] = reason
 			}
 			if tk != nil {
 				feas[2*pc+1] = true
 			} else if why[2*pc+1] == 0 {
-				why[2*pc+1] = reasonOf(nonNull)
+				why[2*pc+1] = reason
 			}
 			flow(pc+1, ft)
 			flow(int(c.tgt), tk)
@@ -322,13 +336,6 @@ func BranchReach(p *Program) []EdgeReach {
 	return res
 }
 
-func reasonOf(nonNull bool) EdgeReach {
-	if nonNull {
-		return EdgeNonNull
-	}
-	return EdgeConst
-}
-
 // transfer applies a non-branch instruction to s.
 func transfer(p *Program, ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) {
 	d, sr := c.dst&15, c.src&15
@@ -341,9 +348,12 @@ func transfer(p *Program, ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *a
 		case bpf.PseudoNone:
 			s.r[d] = konst(uint64(c.imm))
 		case bpf.PseudoMapFD, bpf.PseudoMapIdx:
-			s.r[d] = aval{aMap, uint64(uint32(c.imm)), 0}
+			s.r[d] = aval{k: aMap, lo: uint64(uint32(c.imm))}
 		case bpf.PseudoMapValue, bpf.PseudoMapIdxValue:
 			s.r[d] = aval{k: aPtr}
+			if mi := int(uint32(c.imm)); mi < len(p.Maps) && p.Maps[mi].ReadOnly && p.Maps[mi].Contents != nil {
+				s.r[d] = aval{k: aRO, lo: uint64(mi), hi: uint64(c.imm) >> 32}
+			}
 		default:
 			s.r[d] = top
 		}
@@ -360,6 +370,8 @@ func transfer(p *Program, ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *a
 			s.r[d] = s.get(int32(base.lo)+int32(c.off), info.Size, sxt)
 		case base.k == aCtx && isPacketPtrField(p, int64(base.lo)+int64(c.off)):
 			s.r[d] = aval{k: aPtr}
+		case base.k == aRO:
+			s.r[d] = roLoad(p, base, int64(c.off), info.Size, sxt)
 		case sxt:
 			s.r[d] = full64
 		case info.Size == 8:
@@ -429,7 +441,11 @@ func transfer(p *Program, ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *a
 		s.st = s.st[:0]
 	default:
 		if info.Class == bpf.ClassALU || info.Class == bpf.ClassALU64 {
+			ro := s.r[d].ro || !info.ImmSrc && s.r[sr].ro
 			s.r[d] = alu(ev, pc, c, info, s)
+			if s.r[d].k == aScalar && ro {
+				s.r[d].ro = true
+			}
 		} else {
 			// anything else (kfunc-related, unknown): forget what it may touch
 			for r := bpf.R0; r <= bpf.R9; r++ {
@@ -447,6 +463,29 @@ func isPacketPtrField(p *Program, off int64) bool {
 		}
 	}
 	return false
+}
+
+// roLoad reads a constant from read-only map contents (array element 0,
+// where global data lives).
+func roLoad(p *Program, base aval, off int64, size uint8, sxt bool) aval {
+	ms := &p.Maps[base.lo]
+	o := int64(base.hi) + off
+	for _, kv := range ms.Contents {
+		if len(kv.Key) != 4 || binary.LittleEndian.Uint32(kv.Key) != 0 || o < 0 || o+int64(size) > int64(len(kv.Value)) {
+			continue
+		}
+		v := loadLE(kv.Value[o:], size)
+		if sxt {
+			v = sx(v, size)
+		}
+		v2 := konst(v)
+		v2.ro = true
+		return v2
+	}
+	if sxt {
+		return full64
+	}
+	return rangeOf(size)
 }
 
 // lookupResult is bpf_map_lookup_elem's result: never NULL for an array
@@ -494,7 +533,7 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 			return a
 		}
 		if info.Width < 64 {
-			return aval{aScalar, 0, 1<<info.Width - 1}
+			return aval{k: aScalar, lo: 0, hi: 1<<info.Width - 1}
 		}
 		return full64
 	case bpf.KindAddrSpaceCast:
@@ -511,8 +550,14 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 	}
 	// pointer arithmetic
 	if w64 && (info.Kind == bpf.KindAdd || info.Kind == bpf.KindSub) {
-		ptrLike := func(k akind) bool { return k == aStack || k == aCtx || k == aPtr }
+		ptrLike := func(k akind) bool { return k == aStack || k == aCtx || k == aPtr || k == aRO }
 		switch {
+		case a.k == aRO && b.isConst():
+			delta := b.lo
+			if info.Kind == bpf.KindSub {
+				delta = -delta
+			}
+			return aval{k: aRO, lo: a.lo, hi: a.hi + delta}
 		case ptrLike(a.k) && b.isConst():
 			if a.k == aPtr {
 				return a
@@ -521,9 +566,9 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 			if info.Kind == bpf.KindSub {
 				delta = -delta
 			}
-			return aval{a.k, a.lo + delta, 0}
-		case a.k == aPtr && b.k == aScalar && small(b):
-			return a
+			return aval{k: a.k, lo: a.lo + delta}
+		case (a.k == aPtr || a.k == aRO) && b.k == aScalar && small(b):
+			return aval{k: aPtr}
 		case info.Kind == bpf.KindAdd && b.k == aPtr && a.k == aScalar && small(a):
 			return b
 		case ptrLike(a.k) && ptrLike(b.k) && info.Kind == bpf.KindSub:
@@ -547,7 +592,7 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 		if !ok || lo > hi || hi > wmax {
 			return fullW
 		}
-		return aval{aScalar, lo, hi}
+		return aval{k: aScalar, lo: lo, hi: hi}
 	}
 	switch info.Kind {
 	case bpf.KindAdd:
@@ -567,7 +612,7 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 			return fits(lo, hi, hi-lo == a.hi-a.lo)
 		}
 	case bpf.KindAnd:
-		return aval{aScalar, 0, min(a.hi, b.hi)}
+		return aval{k: aScalar, hi: min(a.hi, b.hi)}
 	case bpf.KindOr, bpf.KindXor:
 		m := max(a.hi, b.hi)
 		hi := uint64(math.MaxUint64)
@@ -587,27 +632,27 @@ func alu(ev *constEval, pc int, c *inst, info *bpf.OpInfo, s *astate) aval {
 	case bpf.KindRsh:
 		if b.isConst() {
 			k := b.lo & uint64(info.ShiftMask)
-			return aval{aScalar, a.lo >> k, a.hi >> k}
+			return aval{k: aScalar, lo: a.lo >> k, hi: a.hi >> k}
 		}
-		return aval{aScalar, 0, a.hi}
+		return aval{k: aScalar, lo: 0, hi: a.hi}
 	case bpf.KindArsh:
 		if b.isConst() && a.hi <= wmax>>1 {
 			k := b.lo & uint64(info.ShiftMask)
-			return aval{aScalar, a.lo >> k, a.hi >> k}
+			return aval{k: aScalar, lo: a.lo >> k, hi: a.hi >> k}
 		}
 	case bpf.KindMul:
 		hi, lo := bits.Mul64(a.hi, b.hi)
 		return fits(a.lo*b.lo, lo, hi == 0)
 	case bpf.KindDiv:
 		if b.lo > 0 {
-			return aval{aScalar, a.lo / b.hi, a.hi / b.lo}
+			return aval{k: aScalar, lo: a.lo / b.hi, hi: a.hi / b.lo}
 		}
-		return aval{aScalar, 0, a.hi} // x/0 = 0
+		return aval{k: aScalar, lo: 0, hi: a.hi} // x/0 = 0
 	case bpf.KindMod:
 		if b.lo > 0 {
-			return aval{aScalar, 0, min(a.hi, b.hi-1)}
+			return aval{k: aScalar, hi: min(a.hi, b.hi-1)}
 		}
-		return aval{aScalar, 0, a.hi} // x%0 = x
+		return aval{k: aScalar, lo: 0, hi: a.hi} // x%0 = x
 	}
 	return fullW
 }
@@ -630,7 +675,7 @@ func trunc32(v aval) aval {
 // decide evaluates a conditional jump on s: the states of the
 // fall-through and taken edges (nil when infeasible, refined otherwise),
 // and whether an edge was ruled out by a pointer's non-nullness.
-func decide(c *inst, info *bpf.OpInfo, s *astate) (ft, tk *astate, nonNull bool) {
+func decide(c *inst, info *bpf.OpInfo, s *astate) (ft, tk *astate, reason EdgeReach) {
 	a := s.r[c.dst&15]
 	b := konst(uint64(c.imm))
 	if !info.ImmSrc {
@@ -644,10 +689,14 @@ func decide(c *inst, info *bpf.OpInfo, s *astate) (ft, tk *astate, nonNull bool)
 			a, b = trunc32(a), trunc32(b)
 		}
 		canT, canF = cmpIntervals(info, a, b)
+		reason = EdgeConst
+		if a.ro || b.ro {
+			reason = EdgeRodata
+		}
 	case w64 && b == konst(0) && (info.Kind == bpf.KindJeq || info.Kind == bpf.KindJne) &&
-		(a.k == aPtr || a.k == aStack || a.k == aCtx):
+		(a.k == aPtr || a.k == aStack || a.k == aCtx || a.k == aRO):
 		// "p == 0" / "p != 0" of a pointer that is never NULL
-		nonNull = true
+		reason = EdgeNonNull
 		if info.Kind == bpf.KindJeq {
 			canT = false
 		} else {
@@ -665,7 +714,7 @@ func decide(c *inst, info *bpf.OpInfo, s *astate) (ft, tk *astate, nonNull bool)
 		tk = s
 		refine(c, info, tk, true)
 	}
-	return ft, tk, nonNull
+	return ft, tk, reason
 }
 
 // cmpIntervals says whether the comparison can be true and can be false

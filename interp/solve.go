@@ -1,0 +1,297 @@
+package interp
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// Branch solving: GenCoverage's way to an uncovered edge whose jump some
+// input reaches. It needs no symbolic reasoning and no shadow state in the
+// interpreter: it finds the input bytes the jump's operands depend on by
+// perturbing each byte once (influence), then searches those bytes one at a
+// time over all 256 values, keeping the value that brings the comparison
+// closest to the wanted outcome (branch distance, as in Korel's and
+// Angora's search). Transforms between input and comparison (masks,
+// shifts, byte swaps, sums of fields, time differences, checksums over a
+// field) are inverted by the search itself. Inputs are the packet and its
+// length, the context, map values and the environment (time, random
+// numbers, cpu, cookies).
+
+// location kinds of one input byte.
+const (
+	locPacket = iota
+	locCtx
+	locMapVal
+	locEnv
+	locLen // the packet length (value = new length)
+)
+
+type loc struct {
+	area  uint8
+	mi, e int32 // map index and entry (locMapVal)
+	i     int32 // byte index
+}
+
+// envBytes is the environment as bytes the search can set.
+const envBytes = 60
+
+func envGet(e *Env) [envBytes]byte {
+	var b [envBytes]byte
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], e.Ktime)
+	le.PutUint64(b[8:], e.KtimeStep)
+	le.PutUint64(b[16:], e.Rand)
+	le.PutUint32(b[24:], e.CPU)
+	le.PutUint64(b[28:], e.SocketCookie)
+	le.PutUint64(b[36:], e.PidTgid)
+	le.PutUint64(b[44:], e.UidGid)
+	le.PutUint64(b[52:], e.RingbufFail)
+	return b
+}
+
+func envSet(e *Env, b *[envBytes]byte) {
+	le := binary.LittleEndian
+	e.Ktime = le.Uint64(b[0:])
+	e.KtimeStep = le.Uint64(b[8:])
+	e.Rand = le.Uint64(b[16:])
+	e.CPU = le.Uint32(b[24:])
+	e.SocketCookie = le.Uint64(b[28:])
+	e.PidTgid = le.Uint64(b[36:])
+	e.UidGid = le.Uint64(b[44:])
+	e.RingbufFail = le.Uint64(b[52:])
+}
+
+// locations lists the bytes of in the search may change.
+func locations(in *Input, packet bool) []loc {
+	var out []loc
+	if packet {
+		for i := range in.Packet {
+			out = append(out, loc{area: locPacket, i: int32(i)})
+		}
+		out = append(out, loc{area: locLen})
+	}
+	for i := range in.Ctx {
+		out = append(out, loc{area: locCtx, i: int32(i)})
+	}
+	for mi, kvs := range in.Maps {
+		for e, kv := range kvs {
+			for i := range kv.Value {
+				out = append(out, loc{area: locMapVal, mi: int32(mi), e: int32(e), i: int32(i)})
+			}
+		}
+	}
+	for i := range envBytes {
+		out = append(out, loc{area: locEnv, i: int32(i)})
+	}
+	return out
+}
+
+// getByte returns the byte at l (for locLen: the packet length, capped).
+func getByte(in *Input, l loc) byte {
+	switch l.area {
+	case locPacket:
+		return in.Packet[l.i]
+	case locCtx:
+		return in.Ctx[l.i]
+	case locMapVal:
+		return in.Maps[l.mi][l.e].Value[l.i]
+	case locEnv:
+		b := envGet(&in.Env)
+		return b[l.i]
+	}
+	return byte(min(len(in.Packet), 255))
+}
+
+// withByte returns a copy of in with the byte at l set to v, sharing what
+// it does not change.
+func withByte(in *Input, l loc, v byte, skbLenField bool) *Input {
+	o := *in
+	switch l.area {
+	case locPacket:
+		o.Packet = append([]byte(nil), in.Packet...)
+		o.Packet[l.i] = v
+	case locCtx:
+		o.Ctx = append([]byte(nil), in.Ctx...)
+		o.Ctx[l.i] = v
+	case locMapVal:
+		o.Maps = append([][]KV(nil), in.Maps...)
+		o.Maps[l.mi] = append([]KV(nil), in.Maps[l.mi]...)
+		val := append([]byte(nil), in.Maps[l.mi][l.e].Value...)
+		val[l.i] = v
+		o.Maps[l.mi][l.e].Value = val
+	case locEnv:
+		b := envGet(&in.Env)
+		b[l.i] = v
+		envSet(&o.Env, &b)
+	case locLen:
+		n := int(v)
+		o.Packet = make([]byte, n)
+		copy(o.Packet, in.Packet)
+		if skbLenField && len(in.Ctx) >= skbLen+4 {
+			o.Ctx = append([]byte(nil), in.Ctx...)
+			binary.NativeEndian.PutUint32(o.Ctx[skbLen:], uint32(n))
+		}
+	}
+	return &o
+}
+
+// branchDist is how far the comparison (a, b) of a jump of op is from
+// going the wanted way: 0 when it does.
+func branchDist(info *bpf.OpInfo, a, b uint64, taken bool) uint64 {
+	w := uint(info.Width)
+	if w == 32 {
+		a, b = uint64(uint32(a)), uint64(uint32(b))
+	}
+	if info.Flags&bpf.FlagSigned != 0 { // order-preserving map of signed to unsigned
+		a ^= 1 << (w - 1)
+		b ^= 1 << (w - 1)
+	}
+	kind := info.Kind
+	if !taken {
+		switch kind {
+		case bpf.KindJeq:
+			kind = bpf.KindJne
+		case bpf.KindJne:
+			kind = bpf.KindJeq
+		case bpf.KindJgt, bpf.KindJsgt:
+			kind = bpf.KindJle
+		case bpf.KindJge, bpf.KindJsge:
+			kind = bpf.KindJlt
+		case bpf.KindJlt, bpf.KindJslt:
+			kind = bpf.KindJge
+		case bpf.KindJle, bpf.KindJsle:
+			kind = bpf.KindJgt
+		case bpf.KindJset:
+			return uint64(bits.OnesCount64(a & b))
+		}
+	}
+	diff := func(x, y uint64) uint64 { // |x - y|
+		if x > y {
+			return x - y
+		}
+		return y - x
+	}
+	switch kind {
+	case bpf.KindJeq:
+		return diff(a, b)
+	case bpf.KindJne:
+		if a == b {
+			return 1
+		}
+	case bpf.KindJgt, bpf.KindJsgt:
+		if a <= b {
+			return b - a + 1
+		}
+	case bpf.KindJge, bpf.KindJsge:
+		if a < b {
+			return b - a
+		}
+	case bpf.KindJlt, bpf.KindJslt:
+		if a >= b {
+			return a - b + 1
+		}
+	case bpf.KindJle, bpf.KindJsle:
+		if a > b {
+			return a - b
+		}
+	case bpf.KindJset:
+		if a&b == 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// solver runs branch solving for GenCoverage.
+type solver struct {
+	p      *Program
+	m      *Machine
+	rng    *rand.Rand
+	packet bool
+	skbLen bool
+	try    func(*Input) bool // runs an input through coverage bookkeeping
+	runs   *int
+}
+
+// probe runs in recording only the jump at pc; it returns the best
+// distance over the jump's executions (MaxUint64: not reached) and the
+// first execution's operands.
+func (s *solver) probe(in *Input, pc int, info *bpf.OpInfo, taken bool) (best uint64, a, b uint64) {
+	s.m.cmpOnly, s.m.cmpPC = true, pc
+	s.m.Run(in)
+	*s.runs++
+	s.m.cmpOnly = false
+	best = math.MaxUint64
+	for i, c := range s.m.cmps[:s.m.ncmp] {
+		if i == 0 {
+			a, b = c.a, c.b
+		}
+		best = min(best, branchDist(info, c.a, c.b, taken))
+	}
+	return best, a, b
+}
+
+// solve searches for an input that takes the edge (pc, taken), starting
+// from in (which reaches pc), within limit runs. It reports success.
+func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
+	info := s.p.code[pc].op.Info()
+	start := *s.runs
+	d0, a0, b0 := s.probe(in, pc, info, taken)
+	if d0 == math.MaxUint64 {
+		return false
+	}
+	// influence: which bytes change the first comparison
+	var infl []loc
+	for _, l := range locations(in, s.packet) {
+		if *s.runs-start > limit/2 {
+			break
+		}
+		v := getByte(in, l) ^ 0xff
+		if l.area == locLen {
+			v = getByte(in, l) + 1
+		}
+		d, a, b := s.probe(withByte(in, l, v, s.skbLen), pc, info, taken)
+		if d != math.MaxUint64 && (a != a0 || b != b0) {
+			infl = append(infl, l)
+		}
+	}
+	if len(infl) == 0 {
+		return false
+	}
+	s.rng.Shuffle(len(infl), func(i, j int) { infl[i], infl[j] = infl[j], infl[i] })
+	cur, dcur := in, d0
+	for round := 0; round < 3; round++ {
+		improved := false
+		for _, l := range infl {
+			bestV, bestD := getByte(cur, l), dcur
+			for v := range 256 {
+				if *s.runs-start > limit {
+					return false
+				}
+				if byte(v) == getByte(cur, l) {
+					continue
+				}
+				cand := withByte(cur, l, byte(v), s.skbLen)
+				d, _, _ := s.probe(cand, pc, info, taken)
+				if d == 0 {
+					s.try(cand) // takes the edge: record it
+					return true
+				}
+				if d < bestD {
+					bestV, bestD = byte(v), d
+				}
+			}
+			if bestD < dcur {
+				cur, dcur, improved = withByte(cur, l, bestV, s.skbLen), bestD, true
+			}
+		}
+		if !improved {
+			break
+		}
+	}
+	return false
+}
