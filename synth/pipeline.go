@@ -48,6 +48,8 @@ type Func struct {
 	// Before[k] is safety's summary of states reaching instruction k (nil
 	// entries or a nil slice: unknown, tests then draw plain scalars).
 	Before []*safety.Summary
+	// After[k]: the summary of states leaving instruction k (may be nil).
+	After []*safety.Summary
 	// Freq[k] is instruction k's execution weight (nil: all 1).
 	Freq []float64
 	// Ext marks relocated calls and function references (by slot).
@@ -108,6 +110,7 @@ type windowSearch struct {
 	best      []cinsn
 	bestPerf  float64
 	bestChain int
+	bestVer   int // bumped whenever best changes
 	tried     map[uint64]bool
 	cex       []*Test
 	attempts  int64
@@ -125,17 +128,11 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 	res := &WindowResult{Window: w, PerfBefore: ws.bestPerf, PerfAfter: ws.bestPerf}
 
 	rng := rand.New(rand.NewPCG(opts.Seed, uint64(w.Start)<<20|uint64(w.End)))
-	st := &entryState{typ: f.Type}
+	var sum *safety.Summary
 	if w.Start < len(f.Before) {
-		st.sum = f.Before[w.Start]
+		sum = f.Before[w.Start]
 	}
-	if st.sum != nil {
-		for _, r := range st.sum.Regs {
-			if r.Type == safety.PtrMapValue && r.Map != nil && !slices.Contains(st.maps, r.Map) && len(st.maps) < 4 {
-				st.maps = append(st.maps, r.Map)
-			}
-		}
-	}
+	st := newEntryState(f.Type, sum)
 	ntests := opts.Tests
 	if ntests <= 0 {
 		ntests = 32
@@ -153,6 +150,25 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		return res, nil
 	}
 
+	// the peephole pre-pass; a counterexample sends it round again
+	for round := 0; round < 3; round++ {
+		pt := append(slices.Clone(tests), ws.cex...)
+		ncex := len(ws.cex)
+		proved := false
+		for _, c := range p.peepholes(f, w, pt) {
+			if ws.prove(c, 0, nil) {
+				proved = true
+				break
+			}
+			if len(ws.cex) > ncex {
+				break
+			}
+		}
+		if proved || len(ws.cex) == ncex {
+			break
+		}
+	}
+
 	jobs := max(opts.Jobs, 1)
 	chains := make([]*chain, jobs)
 	betas := []float64{1, 0.5, 2, 0.25, 4, 1, 0.5, 2}
@@ -165,6 +181,10 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		ch := newChain(p, tests, crng, wt, betas[i%len(betas)])
 		idx := i
 		ch.onZeroErr = func(ch *chain) { ws.tryProve(ch, idx) }
+		if ws.bestChain >= 0 {
+			ch.restart(ws.best, ws.bestPerf)
+			ch.seenBest = ws.bestVer
+		}
 		chains[i] = ch
 	}
 	run := func(i int) {
@@ -214,6 +234,11 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 func (ws *windowSearch) syncTests(ch *chain, seen int) int {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	if ch.seenBest != ws.bestVer {
+		// restart from the best proven candidate
+		ch.seenBest = ws.bestVer
+		ch.restart(ws.best, ws.bestPerf)
+	}
 	if seen == len(ws.cex) {
 		return seen
 	}
@@ -301,6 +326,7 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 			ws.best = slices.Clone(cand)
 			ws.bestPerf = perf
 			ws.bestChain = idx
+			ws.bestVer++
 			ws.toBest = time.Since(ws.start)
 			return true
 		}

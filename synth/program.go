@@ -51,7 +51,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rep.Elapsed = time.Since(start)
 		return res, nil
 	}
-	var before []*safety.Summary
+	var before, after []*safety.Summary
 	for _, l := range links {
 		vr := safety.Verify(l.p, &safety.Options{Summaries: true})
 		if !vr.Accepted {
@@ -64,6 +64,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		fu := l.p.Funcs[l.fi]
 		if len(vr.Before) >= fu.End && fu.End-fu.Start == len(insns) {
 			before = joinSummaries(before, vr.Before[fu.Start:fu.End])
+			after = joinSummaries(after, vr.After[fu.Start:fu.End])
 		}
 	}
 	rep.ProcessedAfter = rep.ProcessedBefore
@@ -84,7 +85,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	}
 	sf := NewFunc(fn.Name, typ, insns, pinned)
 	sf.Ext = ext
-	sf.Before = before
+	sf.Before, sf.After = before, after
 	sf.StackLive = StackLiveness(insns, before)
 	if fn.Entry {
 		sf.Freq = frequencies(f, fn, opts.Seed)

@@ -217,6 +217,7 @@ type chain struct {
 	accepted  [NumMoves]int64
 	proposed  [NumMoves]int64
 	lastMove  int
+	seenBest  int // the windowSearch best version cur last restarted from
 	onZeroErr func(ch *chain) // called when cur has zero error and beats best
 }
 
@@ -232,6 +233,14 @@ func newChain(p *problem, tests []*Test, rng *rand.Rand, w cost.Weights, beta fl
 	ch.m.log = make([]logEntry, 0, 256)
 	ch.recost()
 	return ch
+}
+
+// restart moves the chain to c (a proven best).
+func (ch *chain) restart(c []cinsn, perf float64) {
+	copy(ch.cur, c)
+	copy(ch.best, c)
+	ch.bestPerf = perf
+	ch.recost()
 }
 
 // recost evaluates cur without a bound (after the tests changed).

@@ -37,7 +37,7 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(len(q.Cand)), 7))
-	st := &entryState{typ: q.Type, sum: q.Entry}
+	st := newEntryState(q.Type, q.Entry)
 	var m machine
 	for range 3000 {
 		t := genTest(rng, st, q.Window.LiveIn)

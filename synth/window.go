@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -203,6 +204,18 @@ type entryState struct {
 	typ  ebpf.ProgramType
 	sum  *safety.Summary
 	maps []*safety.Map // distinct maps of map-value pointers, up to 4
+}
+
+func newEntryState(typ ebpf.ProgramType, sum *safety.Summary) *entryState {
+	st := &entryState{typ: typ, sum: sum}
+	if sum != nil {
+		for _, r := range sum.Regs {
+			if r.Type == safety.PtrMapValue && r.Map != nil && !slices.Contains(st.maps, r.Map) && len(st.maps) < 4 {
+				st.maps = append(st.maps, r.Map)
+			}
+		}
+	}
+	return st
 }
 
 // genTest draws one window input.

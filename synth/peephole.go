@@ -1,0 +1,258 @@
+package synth
+
+import (
+	"slices"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/safety"
+)
+
+// The peephole pre-pass: before the chains start, cheap deterministic
+// rewrites of the window are tried, each kept only when every test still
+// passes, and the result goes through the same prover and whole-program
+// check as any candidate (it is never trusted on its own):
+//   - a register operand whose value safety knows to be a constant
+//     becomes an immediate (stores, ALU ops, jumps), and an instruction
+//     whose result safety knows to be a constant becomes a move of it
+//     (constant folding);
+//   - instructions whose results are dead (window liveness, dead stack
+//     bytes) are deleted;
+//   - then every remaining instruction is tried for deletion, and every
+//     conditional jump as an unconditional one (redundant moves such as
+//     w1 = w1 after a 32-bit op, r1 += 0, masks that change nothing,
+//     goto +0, branches the entry state decides).
+// A second, conservative variant without the test-guided deletions is
+// tried when the first is refused.
+
+// opKey finds ops by shape.
+type opKey struct {
+	kind   bpf.Kind
+	class  bpf.Class
+	immSrc bool
+	size   uint8
+}
+
+var opByKey = func() map[opKey]bpf.Op {
+	m := map[opKey]bpf.Op{}
+	for _, op := range bpf.Ops() {
+		i := op.Info()
+		if !sems[op].ok {
+			continue
+		}
+		k := opKey{i.Kind, i.Class, i.ImmSrc, i.Size}
+		if _, dup := m[k]; !dup {
+			m[k] = op
+		}
+	}
+	return m
+}()
+
+func immVariant(op bpf.Op) (bpf.Op, bool) {
+	i := op.Info()
+	if i.Kind == bpf.KindStore {
+		o, ok := opByKey[opKey{bpf.KindStoreImm, bpf.ClassST, false, i.Size}]
+		if !ok {
+			o, ok = opByKey[opKey{bpf.KindStoreImm, bpf.ClassST, true, i.Size}]
+		}
+		return o, ok
+	}
+	o, ok := opByKey[opKey{i.Kind, i.Class, true, i.Size}]
+	return o, ok
+}
+
+// constOf reports the constant value safety knows reg r to hold.
+func constOf(s *safety.Summary, r uint8) (uint64, bool) {
+	if s == nil || r >= 10 {
+		return 0, false
+	}
+	g := s.Regs[r]
+	if g.Type != safety.ScalarValue || !g.V.IsConst() {
+		return 0, false
+	}
+	return g.V.T.Value, true
+}
+
+// zeroErr reports whether c passes every test.
+func (p *problem) zeroErr(m *machine, c []cinsn, tests []*Test) bool {
+	for _, t := range tests {
+		if p.testErr(m, c, t) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// constRewrites applies the rules that need safety's summaries.
+func (p *problem) constRewrites(f *Func, w Window, m *machine, tests []*Test, c []cinsn) {
+	at := func(s []*safety.Summary, i int) *safety.Summary {
+		if w.Start+i < len(s) {
+			return s[w.Start+i]
+		}
+		return nil
+	}
+	try := func(i int, n cinsn) {
+		old := c[i]
+		c[i] = n
+		if !p.zeroErr(m, c, tests) {
+			c[i] = old
+		}
+	}
+	for i := range c {
+		x := c[i]
+		if x.isNop() {
+			continue
+		}
+		info := x.op.Info()
+		before := at(f.Before, i)
+		// a register operand known constant -> immediate
+		if !info.ImmSrc && info.SrcF == bpf.FRegR && x.op != bpf.OpLddw {
+			if v, ok := constOf(before, x.src); ok {
+				if op, ok := immVariant(x.op); ok && (info.Kind == bpf.KindStore || info.Class == bpf.ClassALU64 ||
+					info.Class == bpf.ClassALU || info.Has(bpf.FlagCondJump)) {
+					imm, fits := int64(int32(v)), int64(int32(v)) == int64(v)
+					if info.Width == 32 || info.Size != 0 && info.Size < 8 {
+						imm, fits = int64(int32(uint32(v))), true
+					}
+					if fits && !(info.Kind == bpf.KindMov && info.Width == 64 && imm < 0 && uint64(imm) != v) {
+						n := x
+						n.op, n.src, n.imm = op, 0, imm
+						p.fixImmFor(&n)
+						try(i, n)
+						x = c[i]
+						info = x.op.Info()
+					}
+				}
+			}
+		}
+		// a result known constant -> a move of it (constant folding)
+		if (info.Class == bpf.ClassALU || info.Class == bpf.ClassALU64 || info.Kind == bpf.KindLoad) &&
+			!(info.Kind == bpf.KindMov && info.ImmSrc) && info.DstF != bpf.FZero {
+			if v, ok := constOf(at(f.After, i), x.dst); ok {
+				switch {
+				case int64(int32(v)) == int64(v):
+					try(i, cinsn{op: bpf.OpMov64Imm, dst: x.dst, imm: int64(int32(v)), tgt: x.tgt})
+				case v>>32 == 0:
+					try(i, cinsn{op: bpf.OpMov32Imm, dst: x.dst, imm: int64(int32(uint32(v))), tgt: x.tgt})
+				}
+			}
+		}
+	}
+}
+
+// fixImmFor keeps an imm valid for its op (shift counts, non-zero divisors).
+func (p *problem) fixImmFor(c *cinsn) {
+	i := c.op.Info()
+	switch i.ImmF {
+	case bpf.FShift:
+		c.imm &= int64(i.Width - 1)
+	case bpf.FNonZero:
+		if int32(c.imm) == 0 {
+			c.imm = 1
+		}
+	}
+}
+
+// windowLive computes the registers live before each position of c.
+func (p *problem) windowLive(c []cinsn, liveOut bpf.RegSet) []bpf.RegSet {
+	live := make([]bpf.RegSet, len(c)+1)
+	live[len(c)] = liveOut
+	for i := len(c) - 1; i >= 0; i-- {
+		x := c[i]
+		switch {
+		case x.isNop():
+			live[i] = live[i+1]
+		case x.op == bpf.OpJa:
+			live[i] = live[x.tgt]
+		default:
+			in := x.insn(0, 0)
+			l := live[i+1]&^in.Writes() | in.Reads()
+			if x.op.Info().Has(bpf.FlagCondJump) {
+				l |= live[x.tgt]
+			}
+			live[i] = l
+		}
+	}
+	return live
+}
+
+// dce deletes instructions whose results are dead, when the tests agree.
+func (p *problem) dce(m *machine, tests []*Test, c []cinsn, liveOut bpf.RegSet) {
+	for changed := true; changed; {
+		changed = false
+		live := p.windowLive(c, liveOut)
+		for i := len(c) - 1; i >= 0; i-- {
+			x := c[i]
+			if x.isNop() {
+				continue
+			}
+			info := x.op.Info()
+			pure := info.Class == bpf.ClassALU || info.Class == bpf.ClassALU64 || x.op == bpf.OpLddw ||
+				info.Kind == bpf.KindLoad || info.Kind == bpf.KindLoadSX
+			dead := false
+			if pure {
+				wr := x.insn(0, 0).Writes()
+				dead = wr != 0 && wr&live[i+1] == 0
+			} else if (info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreImm) && x.dst == 10 && p.deadStack != nil {
+				dead = true
+				for b := range int(info.Size) {
+					if o := StackSize + int(x.off) + b; o < 0 || o >= StackSize || !p.deadStack[o] {
+						dead = false
+					}
+				}
+			}
+			if !dead {
+				continue
+			}
+			c[i] = nop
+			if p.zeroErr(m, c, tests) {
+				changed = true
+			} else {
+				c[i] = x
+			}
+		}
+	}
+}
+
+// greedy tries deleting each instruction and making each conditional
+// jump unconditional, keeping what the tests accept.
+func (p *problem) greedy(m *machine, tests []*Test, c []cinsn) {
+	for i := len(c) - 1; i >= 0; i-- {
+		x := c[i]
+		if x.isNop() {
+			continue
+		}
+		c[i] = nop
+		if p.zeroErr(m, c, tests) {
+			continue
+		}
+		c[i] = x
+		if x.op.Info().Has(bpf.FlagCondJump) {
+			c[i] = cinsn{op: bpf.OpJa, tgt: x.tgt}
+			if !p.zeroErr(m, c, tests) {
+				c[i] = x
+			}
+		}
+	}
+}
+
+// peepholes returns the pre-pass candidates for window w, most
+// aggressive first; only those cheaper than the original.
+func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
+	var m machine
+	m.log = make([]logEntry, 0, 256)
+	cons := slices.Clone(p.orig)
+	p.constRewrites(f, w, &m, tests, cons)
+	p.dce(&m, tests, cons, w.LiveOut)
+	aggr := slices.Clone(cons)
+	p.greedy(&m, tests, aggr)
+	p.dce(&m, tests, aggr, w.LiveOut)
+	var out [][]cinsn
+	base := p.perf(p.orig)
+	if p.perf(aggr) < base {
+		out = append(out, aggr)
+	}
+	if p.perf(cons) < base && !slices.Equal(cons, aggr) {
+		out = append(out, cons)
+	}
+	return out
+}
