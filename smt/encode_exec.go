@@ -462,7 +462,9 @@ func (r *run) alu(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 		if dst.Kind == Conflict || src.Kind == Conflict {
 			return Val{}, r.unsupported("arithmetic on a register whose kind differs by path")
 		}
-		return r.opaque(dst.T), nil
+		// The verifier rejects these (bitwise ops, 32-bit ops, partial
+		// copies of pointers); their concrete values depend on addresses.
+		return Val{}, r.unsupported("pointer arithmetic other than 64-bit add/sub of a scalar")
 	}
 	var a, b Term
 	if w == 64 {
@@ -665,6 +667,9 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 	if k.Kind == PtrCtx {
 		for _, f := range e.Cfg.Ctx.Ptrs {
 			if ko < int64(f.Off)+4 && ko+int64(n) > int64(f.Off) {
+				if info.Kind == bpf.KindLoadSX {
+					return Val{}, r.unsupported("sign-extending load of a context pointer field")
+				}
 				if ko != int64(f.Off) || n != 4 {
 					r.faultIf(e.tru)
 					return e.ScalarVal(c.BV(0, 64)), nil
@@ -751,9 +756,8 @@ func (r *run) storeVal(p Val, off int16, n int, v Val) error {
 	if v.Kind == Conflict {
 		return r.unsupported("storing a register whose kind differs by path")
 	}
-	if isPtr(v.Kind) && (n != 8 || k.Kind != PtrStack) {
-		// a partial pointer store: the encoder cannot refill it
-		v = r.opaque(v.T)
+	if (isPtr(v.Kind) || v.Kind == MapHandle || v.Kind == Opaque) && (n != 8 || k.Kind != PtrStack) {
+		return r.unsupported("storing a pointer other than as an 8-byte stack spill")
 	}
 	m := r.memOf(k)
 	var key Term
