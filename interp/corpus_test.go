@@ -75,7 +75,7 @@ func usesNondeterminism(p *Program) bool {
 func TestCorpusCoverage(t *testing.T) {
 	for _, cp := range corpusPrograms(t) {
 		rng := rand.New(rand.NewPCG(3, 3))
-		kept, cov, total := GenCoverage(cp.prog, rng, 20000)
+		kept, cov, total := GenCoverage(cp.prog, rng, 50000)
 		faults := 0
 		m := NewMachine(cp.prog, nil)
 		m.Coverage = true

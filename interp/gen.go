@@ -455,6 +455,10 @@ func mutate(rng *rand.Rand, in *Input) *Input {
 		v.Env.Ktime = RandValue(rng)
 		v.Env.KtimeStep = RandValue(rng) >> uint(rng.IntN(64))
 		v.Env.Rand = rng.Uint64()
+		v.Env.SkbWriteFail = 0
+		if rng.IntN(4) == 0 {
+			v.Env.SkbWriteFail = rng.Uint64() >> uint(rng.IntN(64))
+		}
 	}
 	return &v
 }
@@ -516,29 +520,34 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 	}
 	// Random mutation and comparison-guided substitution first; then,
 	// whenever they stall, branch solving on the edges still uncovered.
-	lastGain := runs
+	lastGain, lastSolve := runs, runs
+	var targets []int
 	for runs < budget && len(kept) > 0 {
-		if runs-lastGain > 1000 {
-			solved := false
+		if runs-lastGain > 1000 && runs-lastSolve > 2000 {
+			// one round: every uncovered reachable edge whose jump some
+			// input reaches gets one bounded attempt, in random order
+			targets = targets[:0]
 			for k := range seen {
-				pc := k / 2
-				if seen[k] || reach[k] != EdgeFeasible || len(reachers[pc]) == 0 || attempts[k] >= len(reachers[pc]) {
-					continue
+				if !seen[k] && reach[k] == EdgeFeasible && len(reachers[k/2]) > 0 && attempts[k] < 3 {
+					targets = append(targets, k)
 				}
+			}
+			rng.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+			for _, k := range targets {
 				if runs >= budget {
 					break
 				}
-				from := reachers[pc][attempts[k]]
+				if seen[k] {
+					continue // solved on the way to another edge
+				}
+				rs := reachers[k/2]
+				from := rs[attempts[k]%len(rs)]
 				attempts[k]++
-				if sv.solve(from, pc, k%2 == 1, min(4000, budget-runs)) {
-					solved = true
+				if sv.solve(from, k/2, k%2 == 1, min(1500, budget-runs)) {
+					lastGain = runs
 				}
 			}
-			lastGain = runs
-			if !solved && runs < budget {
-				// nothing left to solve: spend the rest on mutation
-				lastGain = budget
-			}
+			lastSolve = runs
 		}
 		if len(queue) > 0 && rng.IntN(2) == 0 {
 			i := rng.IntN(len(queue))
@@ -594,7 +603,9 @@ func steer(in *Input, c cmpRec, m *Machine) []*Input {
 
 // substitute replaces occurrences of from (as 1-, 2-, 4- or 8-byte
 // little- or big-endian integers) in in's packet, context and map values
-// by to in the same encoding.
+// by to in the same encoding: each of the first few occurrences alone,
+// and all of them at once, map keys included (a value the program both
+// compares and looks up, such as a protocol in a service key).
 func substitute(in *Input, from, to uint64) []*Input {
 	var out []*Input
 	for _, w := range []int{8, 4, 2, 1} {
@@ -610,13 +621,13 @@ func substitute(in *Input, from, to uint64) []*Input {
 			}
 			pat := encode(from, w, be)
 			rep := encode(to, w, be)
-			if i := bytes.Index(in.Packet, pat); i >= 0 {
+			for _, i := range indexAll(in.Packet, pat, 4) {
 				v := *in
 				v.Packet = append([]byte(nil), in.Packet...)
 				copy(v.Packet[i:], rep)
 				out = append(out, &v)
 			}
-			if i := bytes.Index(in.Ctx, pat); i >= 0 {
+			for _, i := range indexAll(in.Ctx, pat, 4) {
 				v := *in
 				v.Ctx = append([]byte(nil), in.Ctx...)
 				copy(v.Ctx[i:], rep)
@@ -624,7 +635,7 @@ func substitute(in *Input, from, to uint64) []*Input {
 			}
 			for mi, kvs := range in.Maps {
 				for e, kv := range kvs {
-					if i := bytes.Index(kv.Value, pat); i >= 0 {
+					for _, i := range indexAll(kv.Value, pat, 2) {
 						v := *in
 						v.Maps = append([][]KV(nil), in.Maps...)
 						v.Maps[mi] = append([]KV(nil), kvs...)
@@ -635,9 +646,57 @@ func substitute(in *Input, from, to uint64) []*Input {
 					}
 				}
 			}
+			if w > 1 {
+				if v, n := replaceAll(in, pat, rep); n > 1 {
+					out = append(out, v)
+				}
+			}
 		}
 	}
 	return out
+}
+
+// indexAll returns up to n offsets where pat occurs in b.
+func indexAll(b, pat []byte, n int) []int {
+	var out []int
+	for off := 0; len(out) < n; {
+		i := bytes.Index(b[off:], pat)
+		if i < 0 {
+			break
+		}
+		out = append(out, off+i)
+		off += i + 1
+	}
+	return out
+}
+
+// replaceAll returns in with every occurrence of pat replaced by rep in
+// the packet, the context and map keys and values, and how many it replaced.
+func replaceAll(in *Input, pat, rep []byte) (*Input, int) {
+	n := 0
+	swap := func(b []byte) []byte {
+		if !bytes.Contains(b, pat) {
+			return b
+		}
+		n += bytes.Count(b, pat)
+		return bytes.ReplaceAll(b, pat, rep)
+	}
+	v := *in
+	v.Packet = swap(in.Packet)
+	v.Ctx = swap(in.Ctx)
+	if len(in.Maps) > 0 {
+		v.Maps = make([][]KV, len(in.Maps))
+		for mi, kvs := range in.Maps {
+			if kvs == nil {
+				continue
+			}
+			v.Maps[mi] = make([]KV, len(kvs))
+			for e, kv := range kvs {
+				v.Maps[mi][e] = KV{Key: swap(kv.Key), Value: swap(kv.Value)}
+			}
+		}
+	}
+	return &v, n
 }
 
 func encode(v uint64, w int, be bool) []byte {

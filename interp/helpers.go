@@ -211,7 +211,7 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		switch {
 		case a5&^3 != 0:
 			ret = negErr(eINVAL)
-		case a2 > 0xffff || a2+a4 > plen:
+		case a2 > 0xffff || a2+a4 > plen || m.skbWriteFails():
 			ret = negErr(eFAULT)
 		default:
 			copy(m.pkt[uint64(m.data)+a2:], src)
@@ -608,7 +608,7 @@ func (m *Machine) csumReplace(l4 bool, off, from, to, flags uint64) uint64 {
 	if flags&^allowed != 0 {
 		return negErr(eINVAL)
 	}
-	if off > 0xffff || off&1 != 0 || off+2 > uint64(m.dend-m.data) {
+	if off > 0xffff || off&1 != 0 || off+2 > uint64(m.dend-m.data) || m.skbWriteFails() {
 		return negErr(eFAULT)
 	}
 	p := m.pkt[uint64(m.data)+off:]
@@ -743,6 +743,16 @@ func (m *Machine) loopNext(ls *loopState) (int, FaultKind) {
 }
 
 var _ = bpf.R0
+
+// skbWriteFails reports whether this packet-writing helper call (skb
+// store_bytes, l3/l4_csum_replace) fails as when the kernel cannot make
+// the skb writable (bpf_try_make_writable: -EFAULT, packet unchanged):
+// Env.SkbWriteFail.
+func (m *Machine) skbWriteFails() bool {
+	n := m.nSkbWrite
+	m.nSkbWrite++
+	return n < 64 && m.env.SkbWriteFail>>n&1 != 0
+}
 
 // ringbufRoom reports whether a record of size bytes can be reserved: it
 // fits the ring (8-byte header, rounded up to 8) and the input does not

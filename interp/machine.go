@@ -102,6 +102,13 @@ type Env struct {
 	// reservation or output of the run fail as on a full ring
 	// (reserve returns NULL, output -EAGAIN).
 	RingbufFail uint64
+	// SkbWriteFail: bit n set makes the n-th (from 0) packet-writing
+	// helper call of a tc program (skb_store_bytes, l3/l4_csum_replace)
+	// fail with -EFAULT as when the skb cannot be made writable (a cloned
+	// skb and no memory). The kernel's test run never fails them, so the
+	// differential leaves it 0; input generation uses it to reach the
+	// programs' error paths.
+	SkbWriteFail uint64
 	// Fib gives the results of bpf_fib_lookup calls: the n-th call uses
 	// Fib[n] (the last element once they run out). With none, every call
 	// returns BPF_FIB_LKUP_RET_NOT_FWDED and leaves the struct alone.
@@ -231,6 +238,7 @@ type Machine struct {
 	env       *Env
 	nKtime    uint64
 	nRingbuf  int
+	nSkbWrite int
 	nFib      int
 	rnd       uint64
 	mayGoto   uint64
@@ -304,7 +312,7 @@ func (m *Machine) reset(in *Input) {
 	m.scrUsed = 0
 	m.env = &in.Env
 	m.nKtime = 0
-	m.nRingbuf, m.nFib = 0, 0
+	m.nRingbuf, m.nFib, m.nSkbWrite = 0, 0, 0
 	m.rnd = in.Env.Rand
 	m.mayGoto = 1 << 23
 	m.steps = 0

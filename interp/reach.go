@@ -665,7 +665,9 @@ func small(v aval) bool {
 func trunc32(v aval) aval {
 	switch {
 	case v.isConst():
-		return konst(uint64(uint32(v.lo)))
+		c := konst(uint64(uint32(v.lo)))
+		c.ro = v.ro
+		return c
 	case v.k == aScalar && v.hi <= math.MaxUint32:
 		return v
 	}

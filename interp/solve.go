@@ -37,7 +37,7 @@ type loc struct {
 }
 
 // envBytes is the environment as bytes the search can set.
-const envBytes = 60
+const envBytes = 68
 
 func envGet(e *Env) [envBytes]byte {
 	var b [envBytes]byte
@@ -50,6 +50,7 @@ func envGet(e *Env) [envBytes]byte {
 	le.PutUint64(b[36:], e.PidTgid)
 	le.PutUint64(b[44:], e.UidGid)
 	le.PutUint64(b[52:], e.RingbufFail)
+	le.PutUint64(b[60:], e.SkbWriteFail)
 	return b
 }
 
@@ -63,6 +64,7 @@ func envSet(e *Env, b *[envBytes]byte) {
 	e.PidTgid = le.Uint64(b[36:])
 	e.UidGid = le.Uint64(b[44:])
 	e.RingbufFail = le.Uint64(b[52:])
+	e.SkbWriteFail = le.Uint64(b[60:])
 }
 
 // locations lists the bytes of in the search may change.
@@ -244,23 +246,44 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 	if d0 == math.MaxUint64 {
 		return false
 	}
-	// influence: which bytes change the first comparison
-	var infl []loc
+	// influence: which bytes change the first comparison (several
+	// perturbations: one may send control elsewhere), then, if few,
+	// bytes that change whether the jump is reached at all
+	var infl, ctl []loc
 	for _, l := range locations(in, s.packet) {
 		if *s.runs-start > limit/2 {
 			break
 		}
-		v := getByte(in, l) ^ 0xff
-		if l.area == locLen {
-			v = getByte(in, l) + 1
+		old := getByte(in, l)
+		found, moved := false, false
+		for _, v := range [...]byte{old ^ 1, old ^ 0x80, old ^ 0xff, old + 16} {
+			if l.area == locLen {
+				v = old + 1
+			}
+			d, a, b := s.probe(withByte(in, l, v, s.skbLen), pc, info, taken)
+			if d == 0 {
+				s.try(withByte(in, l, v, s.skbLen))
+				return true
+			}
+			if d != math.MaxUint64 && (a != a0 || b != b0) {
+				found = true
+				break
+			}
+			moved = moved || d == math.MaxUint64
+			if l.area == locLen {
+				break
+			}
 		}
-		d, a, b := s.probe(withByte(in, l, v, s.skbLen), pc, info, taken)
-		if d != math.MaxUint64 && (a != a0 || b != b0) {
+		switch {
+		case found:
 			infl = append(infl, l)
+		case moved:
+			ctl = append(ctl, l)
 		}
 	}
-	if len(infl) == 0 {
-		return false
+	if len(infl) < 8 {
+		s.rng.Shuffle(len(ctl), func(i, j int) { ctl[i], ctl[j] = ctl[j], ctl[i] })
+		infl = append(infl, ctl[:min(len(ctl), 8-len(infl))]...)
 	}
 	s.rng.Shuffle(len(infl), func(i, j int) { infl[i], infl[j] = infl[j], infl[i] })
 	cur, dcur := in, d0
