@@ -12,7 +12,6 @@ import (
 	"github.com/k2opt/k2opt/equiv"
 	"github.com/k2opt/k2opt/interp"
 	"github.com/k2opt/k2opt/safety"
-	"github.com/k2opt/k2opt/smt"
 	"github.com/k2opt/k2opt/synth"
 )
 
@@ -62,20 +61,26 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		LiveIn: q.Window.LiveIn, LiveOut: q.Window.LiveOut,
 		Type: q.Type,
 	}
-	for _, r := range q.Window.LiveIn.Regs() {
-		if r == bpf.R10 {
-			continue
-		}
-		if q.Entry == nil {
-			return synth.Unknown, nil, nil
-		}
-		pre, ok := regPre(q.Entry.Regs[r])
-		if !ok {
-			debugf("decline: r%d is %v", r, q.Entry.Regs[r])
-			return synth.Unknown, nil, nil
-		}
-		w.Pre[r] = pre
+	if q.Entry == nil {
+		debugf("decline: no entry state")
+		return synth.Unknown, nil, nil
 	}
+	// A live-in register uninitialised on entry (liveness over-approximates,
+	// e.g. by helper arity) may hold any value. That precondition is sound:
+	// a candidate that reads it differs on some value, and the static check
+	// rejects uninitialised reads anyway.
+	entry := *q.Entry
+	for r := range entry.Regs {
+		if entry.Regs[r].Type == safety.NotInit {
+			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
+		}
+	}
+	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn)
+	if !ok {
+		debugf("decline: live-in types %v", liveTypes(&entry, q.Window.LiveIn))
+		return synth.Unknown, nil, nil
+	}
+	w.Pre = pre
 	c := p.pool.Get().(*equiv.Checker)
 	defer p.pool.Put(c)
 	p.checks.Add(1)
@@ -100,44 +105,12 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 	return synth.Unknown, nil, nil
 }
 
-// regPre turns safety's joined abstract state of a live-in register into an
-// equivalence precondition. Only what the precondition states exactly is
-// accepted: scalars (known bits, unsigned bounds) and stack, context and
-// packet pointers with a constant offset; anything else declines.
-func regPre(r safety.Reg) (equiv.RegPre, bool) {
-	switch r.Type {
-	case safety.NotInit:
-		// Uninitialised on entry (liveness over-approximates, e.g. helper
-		// arity): any value. Sound: a candidate that reads it differs on
-		// some value, and the static check rejects uninitialised reads.
-		return equiv.AnyScalar(), true
-	case safety.ScalarValue:
-		pre := equiv.RegPre{Kind: smt.Scalar, Known: ^r.V.T.Mask, Value: r.V.T.Value & ^r.V.T.Mask}
-		if r.V.Umax != ^uint64(0) && r.V.Umax != 0 {
-			pre.Umin, pre.Umax = r.V.Umin, r.V.Umax
-		}
-		return pre, true
-	case safety.PtrStack:
-		if r.Frame != 0 || !r.V.IsConst() || r.V.T.Value != 0 {
-			return equiv.RegPre{}, false
-		}
-		return equiv.RegPre{Kind: smt.PtrStack, Off: int64(r.Off)}, true
-	case safety.PtrCtx:
-		if !r.V.IsConst() || r.V.T.Value != 0 {
-			return equiv.RegPre{}, false
-		}
-		return equiv.RegPre{Kind: smt.PtrCtx, Off: int64(r.Off)}, true
-	case safety.PtrPacket:
-		if r.ID != 0 || !r.V.IsConst() || r.V.T.Value != 0 {
-			return equiv.RegPre{}, false
-		}
-		rng := int64(r.Range) - int64(r.Off)
-		if rng < 0 {
-			rng = 0
-		}
-		return equiv.RegPre{Kind: smt.PtrPacket, Off: int64(r.Off), Range: rng}, true
+func liveTypes(s *safety.Summary, live bpf.RegSet) []string {
+	var out []string
+	for _, r := range live.Regs() {
+		out = append(out, fmt.Sprintf("r%d=%v", r, s.Regs[r]))
 	}
-	return equiv.RegPre{}, false
+	return out
 }
 
 var debugProver = os.Getenv("K2OPT_DEBUG") == "prover"
