@@ -60,8 +60,9 @@ const (
 	xdpDataMeta = 8
 	xdpSize     = 24
 
-	sockAddrSize = 72
-	flowKeysSize = 56
+	sockAddrSize  = 72
+	flowKeysSize  = 56
+	flowKeysFlags = 48 // bpf_flow_keys.flags
 )
 
 var (

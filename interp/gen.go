@@ -509,7 +509,7 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 		}
 		return gain
 	}
-	sv := &solver{p: p, m: m, rng: rng, packet: m.layout.packet, skbLen: m.layout.packet && m.layout != xdpLayout, try: try, runs: &runs}
+	sv := &solver{p: p, m: m, rng: rng, packet: m.layout.packet, skbLen: m.layout.packet && m.layout != xdpLayout, try: try, runs: &runs, env: envBytesUsed(p)}
 	attempts := map[int]int{}
 	seeds := GenInputs(p, rng, min(budget/4, 400))
 	for _, in := range seeds {

@@ -1,6 +1,8 @@
 package interp
 
 import (
+	"encoding/binary"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/k2opt/k2opt/bpf"
@@ -109,6 +111,11 @@ type Env struct {
 	// differential leaves it 0; input generation uses it to reach the
 	// programs' error paths.
 	SkbWriteFail uint64
+	// FlowFlags is bpf_flow_keys.flags a flow dissector program gets
+	// (BPF_FLOW_DISSECTOR_F_*: the caller's parse-first-fragment,
+	// stop-at-flow-label, stop-at-encapsulation requests; a test run
+	// takes them from ctx_in).
+	FlowFlags uint32
 	// Fib gives the results of bpf_fib_lookup calls: the n-th call uses
 	// Fib[n] (the last element once they run out). With none, every call
 	// returns BPF_FIB_LKUP_RET_NOT_FWDED and leaves the struct alone.
@@ -349,6 +356,9 @@ func (m *Machine) reset(in *Input) {
 		// ETH_HLEN, n_proto = the Ethernet type (network order)
 		m.aux[0], m.aux[2] = 14, 14
 		copy(m.aux[10:12], in.Packet[12:14])
+	}
+	if m.prog.Type == ebpf.FlowDissector {
+		binary.NativeEndian.PutUint32(m.aux[flowKeysFlags:], in.Env.FlowFlags)
 	}
 
 	for i := range m.maps {

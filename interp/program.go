@@ -52,12 +52,19 @@ type Program struct {
 
 	reachOnce sync.Once
 	reach     []EdgeReach
+	ctxRead   []bool
 }
 
 // branchReach is BranchReach(p), computed once.
 func (p *Program) branchReach() []EdgeReach {
-	p.reachOnce.Do(func() { p.reach = BranchReach(p) })
+	p.reachOnce.Do(func() { p.reach, p.ctxRead = analyze(p) })
 	return p.reach
+}
+
+// ctxBytesRead reports which context bytes the program may read.
+func (p *Program) ctxBytesRead() []bool {
+	p.branchReach()
+	return p.ctxRead
 }
 
 // inst is the pre-decoded form of one instruction: everything the hot loop

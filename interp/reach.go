@@ -233,11 +233,20 @@ var pureHelpers = map[int64]bool{
 // program: pointer arithmetic keeps packet and map-value pointers
 // in bounds, so they are never NULL.
 func BranchReach(p *Program) []EdgeReach {
+	r, _ := analyze(p)
+	return r
+}
+
+// analyze is BranchReach; it also returns which context bytes the program
+// may read (all of them when a load's base is not known to be the ctx or
+// another region), for input generation.
+func analyze(p *Program) ([]EdgeReach, []bool) {
 	code := p.code
+	ctxRead := make([]bool, layoutFor(p.Type).size)
 	n := len(code)
 	res := make([]EdgeReach, 2*n)
 	if n == 0 {
-		return res
+		return res, ctxRead
 	}
 	feas := make([]bool, 2*n)
 	why := make([]EdgeReach, 2*n)
@@ -318,6 +327,20 @@ func BranchReach(p *Program) []EdgeReach {
 			flow(int(c.tgt), s)
 			continue
 		}
+		if info.Kind == bpf.KindLoad || info.Kind == bpf.KindLoadSX || info.Kind == bpf.KindLoadAcquire {
+			switch base := s.r[c.src&15]; base.k {
+			case aCtx:
+				for o := int64(base.lo) + int64(c.off); o < int64(base.lo)+int64(c.off)+int64(info.Size); o++ {
+					if o >= 0 && o < int64(len(ctxRead)) {
+						ctxRead[o] = true
+					}
+				}
+			case aTop:
+				for i := range ctxRead {
+					ctxRead[i] = true
+				}
+			}
+		}
 		transfer(p, ev, pc, c, info, s)
 		flow(pc+int(c.step), s)
 	}
@@ -333,7 +356,7 @@ func BranchReach(p *Program) []EdgeReach {
 			}
 		}
 	}
-	return res
+	return res, ctxRead
 }
 
 // transfer applies a non-branch instruction to s.

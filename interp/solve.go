@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/k2opt/k2opt/bpf"
 )
 
@@ -37,7 +39,7 @@ type loc struct {
 }
 
 // envBytes is the environment as bytes the search can set.
-const envBytes = 68
+const envBytes = 72
 
 func envGet(e *Env) [envBytes]byte {
 	var b [envBytes]byte
@@ -51,6 +53,7 @@ func envGet(e *Env) [envBytes]byte {
 	le.PutUint64(b[44:], e.UidGid)
 	le.PutUint64(b[52:], e.RingbufFail)
 	le.PutUint64(b[60:], e.SkbWriteFail)
+	le.PutUint32(b[68:], e.FlowFlags)
 	return b
 }
 
@@ -65,19 +68,65 @@ func envSet(e *Env, b *[envBytes]byte) {
 	e.UidGid = le.Uint64(b[44:])
 	e.RingbufFail = le.Uint64(b[52:])
 	e.SkbWriteFail = le.Uint64(b[60:])
+	e.FlowFlags = le.Uint32(b[68:])
 }
 
-// locations lists the bytes of in the search may change.
-func locations(in *Input, packet bool) []loc {
+// envUse lists the environment bytes each helper reads.
+var envUse = []struct {
+	lo, hi  int
+	helpers []int32
+}{
+	{0, 16, []int32{hKtime, hKtimeBoot, hKtimeCoarse}},
+	{16, 24, []int32{hPrandom}},
+	{24, 28, []int32{hSmpID}},
+	{28, 36, []int32{46 /* get_socket_cookie */}},
+	{36, 44, []int32{14 /* get_current_pid_tgid */}},
+	{44, 52, []int32{15 /* get_current_uid_gid */}},
+	{52, 60, []int32{130 /* ringbuf_output */, 131 /* ringbuf_reserve */}},
+	{60, 68, []int32{hSkbStoreBytes, hL3Csum, hL4Csum}},
+}
+
+// envBytesUsed marks the environment bytes p's helpers read.
+func envBytesUsed(p *Program) [envBytes]bool {
+	var used [envBytes]bool
+	for _, c := range p.code {
+		if c.op != bpf.OpCall {
+			continue
+		}
+		for _, u := range envUse {
+			for _, h := range u.helpers {
+				if int64(h) == c.imm {
+					for i := u.lo; i < u.hi; i++ {
+						used[i] = true
+					}
+				}
+			}
+		}
+	}
+	if p.Type == ebpf.FlowDissector {
+		for i := 68; i < 72; i++ {
+			used[i] = true
+		}
+	}
+	return used
+}
+
+// locations lists the bytes of in the search may change: the packet,
+// the context bytes the program reads, map values, and the environment
+// bytes its helpers use.
+func (s *solver) locations(in *Input) []loc {
 	var out []loc
-	if packet {
+	if s.packet {
 		for i := range in.Packet {
 			out = append(out, loc{area: locPacket, i: int32(i)})
 		}
 		out = append(out, loc{area: locLen})
 	}
+	read := s.p.ctxBytesRead()
 	for i := range in.Ctx {
-		out = append(out, loc{area: locCtx, i: int32(i)})
+		if i < len(read) && read[i] {
+			out = append(out, loc{area: locCtx, i: int32(i)})
+		}
 	}
 	for mi, kvs := range in.Maps {
 		for e, kv := range kvs {
@@ -86,8 +135,10 @@ func locations(in *Input, packet bool) []loc {
 			}
 		}
 	}
-	for i := range envBytes {
-		out = append(out, loc{area: locEnv, i: int32(i)})
+	for i, u := range s.env {
+		if u {
+			out = append(out, loc{area: locEnv, i: int32(i)})
+		}
 	}
 	return out
 }
@@ -217,6 +268,7 @@ type solver struct {
 	skbLen bool
 	try    func(*Input) bool // runs an input through coverage bookkeeping
 	runs   *int
+	env    [envBytes]bool // environment bytes the program's helpers read
 }
 
 // probe runs in recording only the jump at pc; it returns the best
@@ -242,6 +294,7 @@ func (s *solver) probe(in *Input, pc int, info *bpf.OpInfo, taken bool) (best ui
 func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 	info := s.p.code[pc].op.Info()
 	start := *s.runs
+	in = s.explicitArrays(in)
 	d0, a0, b0 := s.probe(in, pc, info, taken)
 	if d0 == math.MaxUint64 {
 		return false
@@ -250,13 +303,13 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 	// perturbations: one may send control elsewhere), then, if few,
 	// bytes that change whether the jump is reached at all
 	var infl, ctl []loc
-	for _, l := range locations(in, s.packet) {
+	for _, l := range s.locations(in) {
 		if *s.runs-start > limit/2 {
 			break
 		}
 		old := getByte(in, l)
 		found, moved := false, false
-		for _, v := range [...]byte{old ^ 1, old ^ 0x80, old ^ 0xff, old + 16} {
+		for _, v := range [...]byte{old ^ 0xff, old ^ 1, old ^ 0x80} {
 			if l.area == locLen {
 				v = old + 1
 			}
@@ -317,4 +370,36 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 		}
 	}
 	return false
+}
+
+// explicitArrays returns in with an explicit (zero) entry for every
+// array element the run looks up that the input leaves implicit, so the
+// search can set its bytes; the run is the same.
+func (s *solver) explicitArrays(in *Input) *Input {
+	m := s.m
+	m.RecordLookups = true
+	m.Run(in)
+	*s.runs++
+	m.RecordLookups = false
+	var out *Input
+	for _, l := range m.lookups {
+		ms := &s.p.Maps[l.mapIdx]
+		if mapKind(ms.Type) != mkArray || (l.mapIdx < len(in.Maps) && hasKey(in.Maps[l.mapIdx], l.key)) {
+			continue
+		}
+		if out == nil {
+			o := *in
+			o.Maps = make([][]KV, len(s.p.Maps))
+			copy(o.Maps, in.Maps)
+			out = &o
+		}
+		if hasKey(out.Maps[l.mapIdx], l.key) {
+			continue
+		}
+		out.Maps[l.mapIdx] = append(append([]KV(nil), out.Maps[l.mapIdx]...), KV{Key: l.key, Value: make([]byte, ms.ValueSize)})
+	}
+	if out == nil {
+		return in
+	}
+	return out
 }
