@@ -29,19 +29,26 @@ test: deps
 test-short: deps
 	$(GO) test -short -count=1 ./...
 
-# demo shows what exists today: disassembly, kernel verdicts and a round trip.
+# demo optimizes a bundled corpus program, shows the diff, proves and loads it.
+DEMO_FLAGS ?= --seed 1 --jobs 1
 demo: build
 	@scripts/bpffs.sh
 	@mkdir -p $(OUT)
-	@echo "== k2opt dis $(DEMO) (first 40 lines)"
-	@$(BIN) dis $(DEMO) | head -40
-	@echo
 	@echo "== k2opt verify $(DEMO)"
 	@$(BIN) verify $(DEMO)
 	@echo
-	@echo "== k2opt -O0 $(DEMO) -o $(OUT)/demo.o   (round trip)"
-	@$(BIN) -O0 $(DEMO) -o $(OUT)/demo.o
-	@cmp $(DEMO) $(OUT)/demo.o && echo "round trip: byte-identical"
+	@echo "== k2opt $(DEMO) -o $(OUT)/demo.o $(DEMO_FLAGS) --report $(OUT)/demo.json"
+	@$(BIN) $(DEMO) -o $(OUT)/demo.o $(DEMO_FLAGS) --report $(OUT)/demo.json
+	@echo
+	@echo "== diff of the disassembly (before -> after)"
+	@$(BIN) dis $(DEMO) | sed -E 's/^ *[0-9]+:\t//' > $(OUT)/before.s
+	@$(BIN) dis $(OUT)/demo.o | sed -E 's/^ *[0-9]+:\t//' > $(OUT)/after.s
+	@diff -U2 $(OUT)/before.s $(OUT)/after.s | head -80 || true
+	@echo
+	@echo "== k2opt check $(DEMO) $(OUT)/demo.o"
+	@$(BIN) check $(DEMO) $(OUT)/demo.o
+	@echo
+	@echo "== k2opt verify $(OUT)/demo.o"
 	@$(BIN) verify $(OUT)/demo.o
 
 # corpus rebuilds the committed BPF objects from corpus/src.
