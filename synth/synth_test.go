@@ -11,6 +11,7 @@ import (
 
 	"github.com/k2opt/k2opt/bpf"
 	"github.com/k2opt/k2opt/interp"
+	"github.com/k2opt/k2opt/safety"
 )
 
 // testProver is NOT a proof: it compares the window and the candidate on
@@ -19,14 +20,59 @@ import (
 // its word.
 type testProver struct {
 	calls atomic.Int64
+	// strict mimics the coverage of k2opt's equiv-based prover as wired
+	// today: Unknown for live-in registers other than scalars and stack,
+	// ctx and packet pointers with constant offsets, for atomics, and the
+	// whole stack compared (no per-byte dead stack).
+	strict bool
+}
+
+// strictDeclines reports whether the strict test prover answers Unknown.
+func strictDeclines(q *Query) bool {
+	for _, r := range q.Window.LiveIn.Regs() {
+		if r == bpf.R10 {
+			continue
+		}
+		if q.Entry == nil {
+			return true
+		}
+		g := q.Entry.Regs[r]
+		constOff := g.V.IsConst() && g.V.T.Value == 0
+		switch g.Type {
+		case safety.NotInit, safety.ScalarValue:
+		case safety.PtrStack:
+			if g.Frame != 0 || !constOff {
+				return true
+			}
+		case safety.PtrCtx:
+			if !constOff {
+				return true
+			}
+		case safety.PtrPacket:
+			if g.ID != 0 || !constOff {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	for _, in := range q.Cand {
+		if in.Info().Kind == bpf.KindAtomic {
+			return true
+		}
+	}
+	return false
 }
 
 func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *interp.Input, error) {
 	tp.calls.Add(1)
+	if tp.strict && strictDeclines(q) {
+		return Unknown, nil, nil
+	}
 	orig := toC(q.Orig, Window{Start: 0, End: len(q.Orig)}, bpf.SlotOffsets(q.Orig))
 	cand := toC(q.Cand, Window{Start: 0, End: len(q.Cand)}, bpf.SlotOffsets(q.Cand))
 	p := &problem{orig: orig}
-	if q.StackDead != nil {
+	if q.StackDead != nil && !tp.strict {
 		var dead [StackSize]bool
 		copy(dead[StackSize-len(q.StackDead):], q.StackDead)
 		p.deadStack = &dead
@@ -51,6 +97,8 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 			copy(stack[:], t.Mem[RegStack])
 			copy(init[:], t.StackInit)
 			in.Stack, in.StackInit = &stack, &init
+			in.Ctx = append([]byte(nil), t.Mem[RegCtx]...)
+			in.Packet = append([]byte(nil), t.Mem[RegPacket]...)
 			return NotEquivalent, in, nil
 		}
 	}

@@ -245,6 +245,8 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 			t.Mem[RegMap0+i][j] = byte(rng.Uint32())
 		}
 	}
+	need := 0 // packet bytes the verifier knows to be there
+	var ends bpf.RegSet
 	for r := bpf.R0; r < bpf.R10; r++ {
 		if !liveIn.Has(r) {
 			continue
@@ -273,9 +275,16 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 		case safety.PtrCtx:
 			t.Regs[r] = Ptr(RegCtx, int(reg.Off)+int(varOff(reg)))
 		case safety.PtrPacket, safety.PtrPacketMeta:
-			t.Regs[r] = Ptr(RegPacket, int(reg.Off)+int(varOff(reg)))
+			v := int(reg.Off) + int(varOff(reg))
+			if !reg.V.IsConst() && reg.V.Umax < 1<<16 {
+				v = int(reg.Off) + int(drawScalar(rng, reg.V))
+			}
+			t.Regs[r] = Ptr(RegPacket, v)
+			// known in bounds: Range past the variable part
+			need = max(need, v, int(reg.Range)+v-int(reg.Off))
 		case safety.PtrPacketEnd:
 			t.Regs[r] = Ptr(RegPacket, len(t.Mem[RegPacket]))
+			ends = ends.Add(r)
 		case safety.PtrMapValue:
 			t.Regs[r] = Ptr(RegOpaque, 64*int(r))
 			for i, m := range st.maps {
@@ -289,6 +298,18 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 				// compared, never dereferenced or offset by the search
 				t.Regs[r] = Ptr(RegOpaque, 64*int(r))
 			}
+		}
+	}
+	if need > 0 && rng.IntN(2) == 0 {
+		// a packet just long enough for what the verifier knows is in
+		// bounds, so that candidates reading further fault
+		n := need + rng.IntN(6)
+		for len(t.Mem[RegPacket]) < n {
+			t.Mem[RegPacket] = append(t.Mem[RegPacket], byte(rng.Uint32()))
+		}
+		t.Mem[RegPacket] = t.Mem[RegPacket][:n]
+		for _, r := range ends.Regs() {
+			t.Regs[r] = Ptr(RegPacket, n)
 		}
 	}
 	return t
