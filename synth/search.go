@@ -217,7 +217,7 @@ type chain struct {
 	accepted  [NumMoves]int64
 	proposed  [NumMoves]int64
 	lastMove  int
-	seenBest  int // the windowSearch best version cur last restarted from
+	seenBest  int             // the windowSearch best version cur last restarted from
 	onZeroErr func(ch *chain) // called when cur has zero error and beats best
 }
 
