@@ -20,9 +20,13 @@
 //     or stack read, write to read-only memory, unsupported op or helper,
 //     call depth, and the step budget ("did not terminate"). Division by
 //     zero is not a fault: BPF defines x/0 = 0 and x%0 = x.
-//   - Input generation (gen.go): packets per protocol (well-formed,
-//     malformed, truncated), map contents that hit and miss, boundary
-//     values, and coverage-guided selection.
+//   - Input generation (gen.go, solve.go): packets per protocol
+//     (well-formed, malformed, truncated), map contents that hit and miss,
+//     boundary values, and coverage-guided generation (mutation,
+//     comparison-guided substitution, branch solving by byte search).
+//   - Branch reachability (reach.go): an abstract interpretation that
+//     proves branch edges infeasible (with the reason), so coverage is
+//     measured against reachable edges only.
 //
 // Invariants: a Machine is reused across runs and performs no allocation on
 // the hot path once warmed up; Output slices alias Machine buffers and stay

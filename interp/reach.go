@@ -8,8 +8,6 @@ import (
 	"github.com/k2opt/k2opt/bpf"
 )
 
-var reachDebug func(int, *astate)
-
 // EdgeReach says whether a branch edge (one direction of a conditional
 // jump) can be taken, and if not, why. Coverage figures count only
 // feasible edges; every other class is a proof, not a guess: the
@@ -291,9 +289,6 @@ func analyze(p *Program) ([]EdgeReach, []bool) {
 		work = work[:len(work)-1]
 		reached[pc] = true
 		s := states[pc].clone()
-		if reachDebug != nil {
-			reachDebug(pc, s)
-		}
 		c := &code[pc]
 		if c.op == opBadSlot {
 			continue

@@ -61,6 +61,26 @@ func TestBranchReach(t *testing.T) {
 		{"stack slot merged from two paths", cat([]b.Insn{b.LdxW(b.R3, b.R1, 12), b.Mov64Imm(b.R2, 0), b.JeqImm(b.R3, 0, 1), b.Mov64Imm(b.R2, 1), b.StxW(b.R10, b.R2, -4),
 			b.Mov64Reg(b.R2, b.R10), b.Add64Imm(b.R2, -4), b.LdMapFD(b.R1, 0), b.Call(hMapLookup), b.JeqImm(b.R0, 0, 0)}, exit), []MapSpec{{Name: "two", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2}}, 10, EdgeFeasible, EdgeNonNull},
 	}
+	ro := MapSpec{Name: ".rodata", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1, ReadOnly: true,
+		Contents: []KV{{Key: []byte{0, 0, 0, 0}, Value: []byte{0, 0, 0, 0, 7, 0, 0, 0}}}}
+	rw := ro
+	rw.ReadOnly = false
+	cases = append(cases,
+		struct {
+			name   string
+			insns  []b.Insn
+			maps   []MapSpec
+			pc     int
+			ft, tk EdgeReach
+		}{"read-only data", cat([]b.Insn{b.LdMapValue(b.R1, 0, 0), b.LdxW(b.R2, b.R1, 4), b.JeqImm(b.R2, 0, 0)}, exit), []MapSpec{ro}, 3, EdgeFeasible, EdgeRodata},
+		struct {
+			name   string
+			insns  []b.Insn
+			maps   []MapSpec
+			pc     int
+			ft, tk EdgeReach
+		}{"writable global data", cat([]b.Insn{b.LdMapValue(b.R1, 0, 0), b.LdxW(b.R2, b.R1, 4), b.JeqImm(b.R2, 0, 0)}, exit), []MapSpec{rw}, 3, EdgeFeasible, EdgeFeasible},
+	)
 	for _, c := range cases {
 		p, err := NewProgram(c.name, ebpf.XDP, c.insns, c.maps)
 		if err != nil {
