@@ -242,6 +242,7 @@ func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
 	m.log = make([]logEntry, 0, 256)
 	cons := slices.Clone(p.orig)
 	p.constRewrites(f, w, &m, tests, cons)
+	p.mergeLoads(&m, tests, cons)
 	p.dce(&m, tests, cons, w.LiveOut)
 	aggr := slices.Clone(cons)
 	p.greedy(&m, tests, aggr)
@@ -255,4 +256,189 @@ func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
 		out = append(out, cons)
 	}
 	return out
+}
+
+// Byte-load merging: clang splits loads from packed structs into byte
+// loads combined with shifts and ors. A symbolic pass tracks, for each
+// register, where each of its 8 bytes comes from; when a register holds
+// exactly the little-endian bytes off..off+n-1 of one base pointer (n =
+// 2, 4, 8, the rest zero), the instruction that completed it becomes one
+// n-byte load (the feeding loads then die and go in dce).
+
+type symByte struct {
+	kind uint8 // 0 unknown, 1 zero, 2 memory byte
+	base uint8 // base register
+	ver  uint16
+	off  int16
+}
+
+type symReg [8]symByte
+
+var (
+	symUnknown symReg
+	symZero    = symReg{{kind: 1}, {kind: 1}, {kind: 1}, {kind: 1}, {kind: 1}, {kind: 1}, {kind: 1}, {kind: 1}}
+)
+
+func (r *symReg) trunc32() {
+	for i := 4; i < 8; i++ {
+		r[i] = symByte{kind: 1}
+	}
+}
+
+// mergeLoads applies the byte-load merge where the tests agree.
+func (p *problem) mergeLoads(m *machine, tests []*Test, c []cinsn) {
+	var regs [11]symReg
+	var ver [11]uint16
+	target := make([]bool, len(c)+1)
+	for _, x := range c {
+		if !x.isNop() && x.op.Info().Has(bpf.FlagJump) {
+			target[x.tgt] = true
+		}
+	}
+	for i := range c {
+		if target[i] {
+			regs = [11]symReg{}
+		}
+		x := c[i]
+		if x.isNop() {
+			continue
+		}
+		info := x.op.Info()
+		d := x.dst
+		if d > 10 || x.src > 10 {
+			return
+		}
+		var nv symReg
+		w32 := info.Width == 32
+		switch {
+		case info.Kind == bpf.KindLoad:
+			nv = symZero
+			for b := range int(info.Size) {
+				nv[b] = symByte{kind: 2, base: x.src, ver: ver[x.src], off: x.off + int16(b)}
+			}
+		case info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreImm || info.Kind == bpf.KindAtomic:
+			// memory changed: forget memory bytes
+			for r := range regs {
+				for b := range regs[r] {
+					if regs[r][b].kind == 2 {
+						regs[r][b] = symByte{}
+					}
+				}
+			}
+			if info.Kind == bpf.KindAtomic {
+				regs[x.src], regs[0] = symUnknown, symUnknown
+				ver[x.src]++
+				ver[0]++
+			}
+			continue
+		case info.Has(bpf.FlagJump):
+			continue
+		case info.Kind == bpf.KindMov && !info.ImmSrc:
+			nv = regs[x.src]
+			if w32 {
+				nv.trunc32()
+			}
+		case info.Kind == bpf.KindMov && x.imm == 0:
+			nv = symZero
+		case (info.Kind == bpf.KindLsh || info.Kind == bpf.KindRsh) && info.ImmSrc && x.imm%8 == 0:
+			v := regs[d]
+			if w32 {
+				v.trunc32()
+			}
+			k := int(x.imm / 8)
+			width := 8
+			if w32 {
+				width = 4
+			}
+			nv = symZero
+			for b := range width {
+				src := b - k
+				if info.Kind == bpf.KindRsh {
+					src = b + k
+				}
+				if src >= 0 && src < width {
+					nv[b] = v[src]
+				}
+			}
+		case info.Kind == bpf.KindAnd && info.ImmSrc:
+			nv = regs[d]
+			mask := uint64(x.imm)
+			if w32 {
+				mask = uint64(uint32(mask))
+			}
+			for b := range 8 {
+				switch mask >> (8 * b) & 0xff {
+				case 0:
+					nv[b] = symByte{kind: 1}
+				case 0xff:
+				default:
+					nv[b] = symByte{}
+				}
+			}
+		case (info.Kind == bpf.KindOr || info.Kind == bpf.KindAdd) && !info.ImmSrc:
+			a, bb := regs[d], regs[x.src]
+			for b := range 8 {
+				switch {
+				case a[b].kind == 1:
+					nv[b] = bb[b]
+				case bb[b].kind == 1:
+					nv[b] = a[b]
+				default:
+					nv[b] = symByte{}
+				}
+			}
+			if w32 {
+				nv.trunc32()
+			}
+		default:
+			nv = symUnknown
+		}
+		if info.Has(bpf.FlagCall) {
+			return
+		}
+		wr := x.insn(0, 0).Writes()
+		for r := uint8(0); r < 11; r++ {
+			if wr.Has(bpf.Reg(r)) {
+				ver[r]++
+				regs[r] = symUnknown
+			}
+		}
+		if !wr.Has(bpf.Reg(d)) {
+			continue
+		}
+		regs[d] = nv
+		if info.Kind == bpf.KindLoad {
+			continue
+		}
+		// does d now hold one contiguous little-endian load?
+		for _, n := range []int{8, 4, 2} {
+			b0 := nv[0]
+			if b0.kind != 2 || ver[b0.base] != b0.ver {
+				continue
+			}
+			ok := true
+			for b := range 8 {
+				want := symByte{kind: 1}
+				if b < n {
+					want = symByte{kind: 2, base: b0.base, ver: b0.ver, off: b0.off + int16(b)}
+				}
+				if nv[b] != want {
+					ok = false
+				}
+			}
+			if !ok {
+				continue
+			}
+			op, found := opByKey[opKey{bpf.KindLoad, bpf.ClassLDX, false, uint8(n)}]
+			if !found {
+				break
+			}
+			old := x
+			c[i] = cinsn{op: op, dst: d, src: b0.base, off: b0.off, tgt: x.tgt}
+			if !p.zeroErr(m, c, tests) {
+				c[i] = old
+			}
+			break
+		}
+	}
 }

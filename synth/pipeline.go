@@ -33,6 +33,10 @@ type Options struct {
 	Prover Prover
 	// Tests is the number of generated tests per window (default 32).
 	Tests int
+	// MaxProofs bounds the prover calls per window (default 100): a
+	// window whose chains keep finding candidates the prover or the
+	// whole-program check refuses stops asking.
+	MaxProofs int
 }
 
 // DefaultIters is the proposal budget of one program when Options give none.
@@ -111,6 +115,7 @@ type windowSearch struct {
 	bestPerf  float64
 	bestChain int
 	bestVer   int // bumped whenever best changes
+	maxProofs int64
 	tried     map[uint64]bool
 	cex       []*Test
 	attempts  int64
@@ -125,6 +130,10 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 	p := newProblem(f, w, opts)
 	ws := &windowSearch{ctx: ctx, f: f, w: w, p: p, prover: opts.Prover, start: time.Now(),
 		best: slices.Clone(p.orig), bestPerf: p.perf(p.orig), bestChain: -1, tried: map[uint64]bool{}}
+	ws.maxProofs = int64(opts.MaxProofs)
+	if ws.maxProofs <= 0 {
+		ws.maxProofs = 100
+	}
 	res := &WindowResult{Window: w, PerfBefore: ws.bestPerf, PerfAfter: ws.bestPerf}
 
 	rng := rand.New(rand.NewPCG(opts.Seed, uint64(w.Start)<<20|uint64(w.End)))
@@ -283,7 +292,7 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 	perf := ws.p.perf(cand)
 	key := hashC(cand)
 	ws.mu.Lock()
-	if perf >= ws.bestPerf || ws.tried[key] {
+	if perf >= ws.bestPerf || ws.tried[key] || ws.attempts >= ws.maxProofs {
 		ws.mu.Unlock()
 		return false
 	}

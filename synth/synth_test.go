@@ -109,6 +109,24 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 func optimize(t *testing.T, insns []bpf.Insn, opts Options, iters int64) ([]bpf.Insn, []*WindowResult) {
 	t.Helper()
 	f := NewFunc("t", ebpf.XDP, insns, nil)
+	// with safety's summaries when the program verifies (types, constants,
+	// stack liveness) and the whole-program check on every proven candidate
+	sp := &safety.Program{Name: "t", Type: ebpf.XDP, Insns: insns, Funcs: []safety.Func{{Name: "t", End: len(insns)}}, Refs: map[int]safety.Ref{}}
+	if vr := safety.Verify(sp, &safety.Options{Summaries: true}); vr.Accepted {
+		f.Before, f.After = vr.Before, vr.After
+		f.StackLive = StackLiveness(insns, f.Before)
+		f.Check = func(edits map[int][]bpf.Insn) error {
+			rw, err := buildRewrite(insns, edits, nil)
+			if err != nil {
+				return err
+			}
+			q, err := relink(sp, "t", rw)
+			if err != nil {
+				return err
+			}
+			return safety.Verify(q, nil).Err()
+		}
+	}
 	ws, err := f.Windows()
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +171,16 @@ func TestFindsKnownImprovements(t *testing.T) {
 		}, 3},
 		{"zero or", []bpf.Insn{
 			bpf.Mov64Imm(bpf.R2, 0), bpf.Or64Reg(bpf.R2, bpf.R3), bpf.Mov64Reg(bpf.R0, bpf.R2), bpf.Exit(),
+		}, 2},
+		{"byte loads merged", []bpf.Insn{
+			bpf.LdxW(bpf.R2, bpf.R1, 0), bpf.LdxW(bpf.R3, bpf.R1, 4), bpf.Mov64Reg(bpf.R4, bpf.R2), bpf.Add64Imm(bpf.R4, 14),
+			bpf.JgtReg(bpf.R4, bpf.R3, 5),
+			bpf.LdxB(bpf.R0, bpf.R2, 13), bpf.Lsh32Imm(bpf.R0, 8), bpf.LdxB(bpf.R5, bpf.R2, 12), bpf.Or32Reg(bpf.R0, bpf.R5), bpf.Exit(),
+			bpf.Mov64Imm(bpf.R0, 0), bpf.Exit(),
+		}, 9},
+		{"dead stack stores", []bpf.Insn{
+			bpf.Mov64Imm(bpf.R2, 7), bpf.StxDW(bpf.R10, bpf.R2, -8), bpf.StxDW(bpf.R10, bpf.R2, -16),
+			bpf.LdxDW(bpf.R0, bpf.R10, -8), bpf.Exit(),
 		}, 2},
 		{"stack load/add/store to atomic", []bpf.Insn{
 			bpf.StDW(bpf.R10, -8, 5),
