@@ -150,8 +150,16 @@ func GenPacket(rng *rand.Rand, kind int) []byte {
 		ipChecksum(ip[:20])
 		p = append(eth, ip...)
 	case PktVLANIPv4:
+		// one to three tags (802.1Q, 802.1ad): stacks exercise tag walks
 		put16(eth[12:], 0x8100)
-		p = append(eth, 0, byte(rng.IntN(16)), 0x08, 0x00)
+		p = eth
+		for n := rng.IntN(3); n > 0; n-- {
+			p = append(p, 0, byte(rng.IntN(16)), 0x81, 0x00)
+			if rng.IntN(2) == 0 {
+				put16(p[len(p)-2:], 0x88a8)
+			}
+		}
+		p = append(p, 0, byte(rng.IntN(16)), 0x08, 0x00)
 		p = append(p, ipv4([]byte{6, 17}[rng.IntN(2)], 0)...)
 	case PktIPv6TCP:
 		put16(eth[12:], 0x86dd)

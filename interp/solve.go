@@ -302,13 +302,16 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 	// influence: which bytes change the first comparison (several
 	// perturbations: one may send control elsewhere), then, if few,
 	// bytes that change whether the jump is reached at all
-	var infl, ctl []loc
+	// direct: bytes whose flip flips exactly one byte lane of an operand
+	// (the byte is that lane, possibly swapped): searched first
+	var direct, infl, ctl []loc
+	var want []byte // per direct byte: the other operand's byte in its lane
 	for _, l := range s.locations(in) {
 		if *s.runs-start > limit/2 {
 			break
 		}
 		old := getByte(in, l)
-		found, moved := false, false
+		found, moved, lane := false, false, false
 		for _, v := range [...]byte{old ^ 0xff, old ^ 1, old ^ 0x80} {
 			if l.area == locLen {
 				v = old + 1
@@ -320,6 +323,16 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 			}
 			if d != math.MaxUint64 && (a != a0 || b != b0) {
 				found = true
+				x := (a ^ a0) | (b ^ b0)
+				lane = v == old^0xff && x != 0 && bits.OnesCount64(x) == 8 && bits.TrailingZeros64(x)%8 == 0
+				if lane {
+					k := bits.TrailingZeros64(x)
+					other := b0 // this byte feeds a: aim at b's lane
+					if a == a0 {
+						other = a0
+					}
+					want = append(want, byte(other>>k))
+				}
 				break
 			}
 			moved = moved || d == math.MaxUint64
@@ -328,17 +341,36 @@ func (s *solver) solve(in *Input, pc int, taken bool, limit int) bool {
 			}
 		}
 		switch {
+		case found && lane:
+			direct = append(direct, l)
 		case found:
 			infl = append(infl, l)
 		case moved:
 			ctl = append(ctl, l)
 		}
 	}
+	// direct bytes first: their lane value straight away (equality), and
+	// its neighbours (orderings)
+	for i, l := range direct {
+		for _, v := range [...]byte{want[i], want[i] + 1, want[i] - 1} {
+			cand := withByte(in, l, v, s.skbLen)
+			if d, _, _ := s.probe(cand, pc, info, taken); d == 0 {
+				s.try(cand)
+				return true
+			} else if d < d0 {
+				in, d0 = cand, d
+				break
+			}
+		}
+	}
+	infl = append(direct, infl...)
 	if len(infl) < 8 {
 		s.rng.Shuffle(len(ctl), func(i, j int) { ctl[i], ctl[j] = ctl[j], ctl[i] })
 		infl = append(infl, ctl[:min(len(ctl), 8-len(infl))]...)
 	}
-	s.rng.Shuffle(len(infl), func(i, j int) { infl[i], infl[j] = infl[j], infl[i] })
+	if len(infl) == 0 {
+		return false
+	}
 	cur, dcur := in, d0
 	for round := 0; round < 3; round++ {
 		improved := false
