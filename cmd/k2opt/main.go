@@ -71,6 +71,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdVerify(args[1:], stdout, stderr)
 	case args[0] == "check":
 		err = cmdCheck(args[1:], stdout, stderr)
+	case args[0] == "batch":
+		err = cmdBatch(args[1:], stdout, stderr)
+	case args[0] == "ci":
+		err = cmdCI(args[1:], stdout, stderr)
+	case args[0] == "bench":
+		err = cmdBench(args[1:], stdout, stderr)
 	default:
 		err = cmdOptimize(args, stdout, stderr)
 	}
