@@ -109,15 +109,38 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	prover := newProver(*proofTimeout)
 	defer prover.Close()
 	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover}
-
-	start := time.Now()
 	rep := runReport{Input: pos[0], Output: *out, Objective: obj.String(), Seed: *seed, Jobs: *jobs, Verify: *verify}
-	progress := isTerminal(stderr)
+	var progress io.Writer
+	if isTerminal(stderr) {
+		progress = stderr
+	}
+	data, err := optimizeFile(ctx, f, progs, opts, useKernel, *proofTimeout, &rep, progress)
+	if err != nil {
+		return err
+	}
+	if err := object.WriteFile(*out, data, f.Path); err != nil {
+		return usageErr("write %s: %v", *out, err)
+	}
+	printSummary(stdout, &rep)
+	if *reportPath != "" {
+		b, _ := json.MarshalIndent(&rep, "", "  ")
+		if err := object.WriteFile(*reportPath, append(b, '\n'), f.Path); err != nil {
+			return usageErr("write %s: %v", *reportPath, err)
+		}
+	}
+	return nil
+}
+
+// optimizeFile searches every program of progs and returns the bytes of the
+// new object, which passed the final gate (finalCheck); rep gets one entry
+// per program. progress, when not nil, receives a live status line.
+func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function, opts synth.Options, useKernel bool, proofTimeout time.Duration, rep *runReport, progress io.Writer) ([]byte, error) {
+	start := time.Now()
 	rws := map[string]object.Rewrite{}
 	for _, fn := range progs {
 		pr := programReport{WholeProof: "skipped", KernelBefore: -1, KernelAfter: -1}
-		if progress {
-			fmt.Fprintf(stderr, "\r\033[K%s: searching...", fn.Name)
+		if progress != nil {
+			fmt.Fprintf(progress, "\r\033[K%s: searching...", fn.Name)
 		}
 		res, err := synth.OptimizeProgram(ctx, f, fn, opts)
 		switch {
@@ -135,31 +158,17 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 			pr.Status = "optimized"
 			rws[fn.Name] = res.Rewrite
 		}
-		if progress {
-			fmt.Fprintf(stderr, "\r\033[K%s: %d -> %d slots, %d/%d proofs, %s\n", fn.Name, pr.SlotsBefore, pr.SlotsAfter,
+		if progress != nil {
+			fmt.Fprintf(progress, "\r\033[K%s: %d -> %d slots, %d/%d proofs, %s\n", fn.Name, pr.SlotsBefore, pr.SlotsAfter,
 				pr.ProofsProven, pr.ProofsAttempted, pr.Elapsed.Round(time.Millisecond))
 		}
 		rep.Programs = append(rep.Programs, pr)
 	}
-
 	// Final gate: the whole new object is checked once more, program by
 	// program; a program that fails any check is written back unchanged.
-	data, err := finalCheck(ctx, f, rws, &rep, useKernel, *proofTimeout)
-	if err != nil {
-		return err
-	}
-	if err := object.WriteFile(*out, data, f.Path); err != nil {
-		return usageErr("write %s: %v", *out, err)
-	}
+	data, err := finalCheck(ctx, f, rws, rep, useKernel, proofTimeout)
 	rep.Elapsed = time.Since(start)
-	printSummary(stdout, &rep)
-	if *reportPath != "" {
-		b, _ := json.MarshalIndent(&rep, "", "  ")
-		if err := object.WriteFile(*reportPath, append(b, '\n'), f.Path); err != nil {
-			return usageErr("write %s: %v", *reportPath, err)
-		}
-	}
-	return nil
+	return data, err
 }
 
 // finalCheck encodes the rewrites and re-checks every changed program:
