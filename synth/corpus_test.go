@@ -13,6 +13,7 @@ import (
 	"github.com/k2opt/k2opt/bpf"
 	"github.com/k2opt/k2opt/object"
 	"github.com/k2opt/k2opt/safety"
+	"github.com/k2opt/k2opt/safety/kernel"
 )
 
 // TestCorpus optimises every function (entry programs and .text
@@ -20,13 +21,15 @@ import (
 // testing, not a proof: the figures are what the search finds, not what
 // k2opt emits, which needs equiv's proofs). It checks that no function
 // gets bigger, that each object with all its rewrites encodes, parses
-// back and passes safety for every program, and logs the size reduction
+// back and passes safety and (when BPF loading works) the kernel verifier
+// for every program, and logs the size reduction
 // per function and the means.
 //
 // Knobs: K2OPT_CORPUS_ITERS (proposals per function; "1" means 200000,
 // default 20000), K2OPT_CORPUS_DIRS (default v3, e.g. "v1,v3,v4"),
 // K2OPT_CORPUS_STRICT=1 (the test prover declines what the equiv-based
-// prover cannot state today: see testProver.strict), K2OPT_CORPUS_DUMP=name
+// prover cannot state today: see testProver.strict; =2 also lets live-in
+// registers neither side reads pass), K2OPT_CORPUS_DUMP=name
 // (log the function's code before and after).
 func TestCorpus(t *testing.T) {
 	if testing.Short() {
@@ -42,7 +45,7 @@ func TestCorpus(t *testing.T) {
 	} else if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
 		iters = n
 	}
-	strict := os.Getenv("K2OPT_CORPUS_STRICT") == "1"
+	strict := os.Getenv("K2OPT_CORPUS_STRICT")
 	for _, dir := range dirs {
 		objs, _ := filepath.Glob(filepath.Join("../corpus/build", dir, "*.o"))
 		if len(objs) == 0 {
@@ -59,7 +62,7 @@ func TestCorpus(t *testing.T) {
 			}
 			rws := map[string]object.Rewrite{}
 			for _, fn := range f.Functions {
-				r, err := OptimizeProgram(context.Background(), f, fn, Options{Seed: 1, Jobs: 1, Iters: iters, Prover: &testProver{strict: strict}})
+				r, err := OptimizeProgram(context.Background(), f, fn, Options{Seed: 1, Jobs: 1, Iters: iters, Prover: &testProver{strict: strict != "", passThrough: strict == "2"}})
 				if err != nil {
 					t.Errorf("%s: %v", path, err)
 					continue
@@ -128,6 +131,20 @@ func checkObject(t *testing.T, f *object.File, rws map[string]object.Rewrite) {
 		}
 		if v := safety.Verify(sp, nil); !v.Accepted {
 			t.Errorf("%s: program %s rejected after optimisation: %v", g.Path, fn.Name, v.Err())
+		}
+	}
+	if kernel.Available() != nil {
+		return // no BPF loading here: the static check above stands
+	}
+	o, err := kernel.Load(b, &kernel.Options{BriefRejectLog: true})
+	if err != nil {
+		t.Errorf("%s: kernel load: %v", f.Path, err)
+		return
+	}
+	defer o.Close()
+	for _, fn := range f.Programs() {
+		if v, ok := o.Verdict(fn.Name); !ok || !v.Accepted {
+			t.Errorf("%s: program %s rejected by the kernel verifier after optimisation: %+v", f.Path, fn.Name, v)
 		}
 	}
 }

@@ -10,12 +10,24 @@
 // (so windows may span branches but never loops). Each window gets tests:
 // live-in registers drawn from safety's entry summary (constants, scalar
 // bounds, pointers into stack/ctx/packet/map values), random memory and
-// interp's packets; the original window's run on each test is the expected
-// output. Chains (one per --jobs, different temperatures and error weights)
-// propose candidates, the evaluator scores them (cost = w_e*error +
-// w_p*perf, error as in package cost), and Metropolis-Hastings accepts with
-// min(1, exp(-beta*(c'-c))). A candidate with zero error that beats the
-// best proven one goes to the Prover; Equivalent makes it the best, a
+// interp's packets (sometimes cut to the length the verifier knows to be
+// in bounds; _or_null pointers are sometimes NULL; pointers the evaluator
+// cannot dereference, e.g. map pointers, are opaque); the original window's
+// run on each test is the expected output. The evaluator applies the
+// verifier's pointer rules (only 64-bit add/sub of scalars on pointers,
+// whole 8-byte spills to the stack, aligned stack accesses): breaking them
+// is a fault. Stack bytes dead after the window (StackLiveness) are not
+// compared, so dead stores can go. A peephole pre-pass (peephole.go:
+// constants from safety's summaries, folding, byte-load merging, dead code,
+// test-guided deletions) proposes a first candidate; chains (one per
+// --jobs, different temperatures and error weights) then start from the
+// best proven candidate and propose more, the evaluator scores them (cost =
+// w_e*error + w_p*perf, error as in package cost), and Metropolis-Hastings
+// accepts with min(1, exp(-beta*(c'-c))). A candidate with zero error that
+// beats the best proven one goes to the Prover; Equivalent, plus the
+// whole-program check (Func.Check: safety.Verify of every program linking
+// the function, with the window and the windows accepted before it
+// applied), makes it the best and restarts the chains from it; a
 // counterexample becomes a test for every chain.
 //
 // Invariants:
@@ -28,13 +40,15 @@
 //   - The proposal/evaluation loop allocates nothing; one chain owns its
 //     tests (the evaluator mutates and restores their memory).
 //   - Same Seed, Jobs 1 and an Iters budget (no Time) give identical output.
-//   - OptimizeProgram's result passes safety.Verify and object encoding
-//     (windows that break either are dropped), and for the complexity
-//     objective lowers the processed count (kernel-confirmed when possible).
+//   - OptimizeProgram's result passes safety.Verify (checked per proven
+//     candidate, on a relinked program: safety.FromObject cannot take a
+//     rewrite that deletes instructions) and object encoding, and for the
+//     complexity objective lowers the processed count (kernel-confirmed
+//     when possible). It optimises entry programs and .text subprograms.
 //
 // Not supported: windows containing calls, exits, ld_abs/ind, may_goto,
 // gotol, addr_space_cast or back edges; tests from whole-program runs (the
-// window's entry states are drawn from safety's summaries instead);
-// subprograms in .text (only entry programs are optimised); dead-store
-// elimination (every byte written is compared).
+// window's entry states are drawn from safety's summaries instead); stack
+// contents at a window's entry are random (spilled pointers and constants
+// are not restored from safety's stack state).
 package synth

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -25,12 +26,19 @@ type testProver struct {
 	// ctx and packet pointers with constant offsets, for atomics, and the
 	// whole stack compared (no per-byte dead stack).
 	strict bool
+	// passThrough (with strict): live-in registers neither side reads
+	// are not declined, as an adapter giving them AnyScalar could do.
+	passThrough bool
 }
 
 // strictDeclines reports whether the strict test prover answers Unknown.
-func strictDeclines(q *Query) bool {
+func strictDeclines(q *Query, passThrough bool) bool {
+	var read bpf.RegSet
+	for _, in := range append(slices.Clone(q.Orig), q.Cand...) {
+		read |= in.Reads()
+	}
 	for _, r := range q.Window.LiveIn.Regs() {
-		if r == bpf.R10 {
+		if r == bpf.R10 || passThrough && !read.Has(r) {
 			continue
 		}
 		if q.Entry == nil {
@@ -66,7 +74,7 @@ func strictDeclines(q *Query) bool {
 
 func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *interp.Input, error) {
 	tp.calls.Add(1)
-	if tp.strict && strictDeclines(q) {
+	if tp.strict && strictDeclines(q, tp.passThrough) {
 		return Unknown, nil, nil
 	}
 	orig := toC(q.Orig, Window{Start: 0, End: len(q.Orig)}, bpf.SlotOffsets(q.Orig))
