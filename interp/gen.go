@@ -371,17 +371,11 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 				if hasKey(v.Maps[l.mapIdx], l.key) || len(m.lookups) > 1 && rng.IntN(3) == 0 {
 					continue // (some left out: a hit on one map may hide the next lookup)
 				}
+				val := keyValue(&p.Maps[l.mapIdx], l.key, rng)
+				if val == nil {
+					continue
+				}
 				added = true
-				ms := &p.Maps[l.mapIdx]
-				val := make([]byte, ms.ValueSize)
-				for i := 0; i+8 <= len(val); i += 8 {
-					binary.NativeEndian.PutUint64(val[i:], RandValue(rng)>>uint(rng.IntN(2)*32))
-				}
-				if len(val)%8 != 0 {
-					for i := len(val) &^ 7; i < len(val); i++ {
-						val[i] = byte(rng.UintN(256))
-					}
-				}
 				v.Maps[l.mapIdx] = append(append([]KV(nil), v.Maps[l.mapIdx]...), KV{Key: l.key, Value: val})
 			}
 			if !added {
@@ -392,6 +386,65 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 		}
 	}
 	return out
+}
+
+// keyValue returns a random value to store under key in map ms, or nil
+// when the kernel would refuse the entry: devmap entries are struct
+// bpf_devmap_val {ifindex = loopback, no program} (the device
+// exists in every network namespace, so the kernel differential can
+// store the entry) and a DEVMAP's keys
+// are array indices below max_entries.
+func keyValue(ms *MapSpec, key []byte, rng *rand.Rand) []byte {
+	val := make([]byte, ms.ValueSize)
+	switch ms.Type {
+	case ebpf.DevMap, ebpf.DevMapHash:
+		if len(key) != 4 || len(val) < 4 || ms.Type == ebpf.DevMap && binary.NativeEndian.Uint32(key) >= ms.MaxEntries {
+			return nil
+		}
+		binary.NativeEndian.PutUint32(val, loopbackIfindex)
+		return val
+	case ebpf.CPUMap, ebpf.XSKMap:
+		return nil
+	}
+	for i := 0; i+8 <= len(val); i += 8 {
+		binary.NativeEndian.PutUint64(val[i:], RandValue(rng)>>uint(rng.IntN(2)*32))
+	}
+	if len(val)%8 != 0 {
+		for i := len(val) &^ 7; i < len(val); i++ {
+			val[i] = byte(rng.UintN(256))
+		}
+	}
+	return val
+}
+
+// withLookedUp returns in plus an entry (random value) for every key its
+// run looked up and missed (hash-like maps) or left at zero (arrays), or
+// nil when there is none to add. The run uses m with RecordLookups on.
+func withLookedUp(p *Program, m *Machine, in *Input, rng *rand.Rand) *Input {
+	m.RecordLookups = true
+	m.Run(in)
+	m.RecordLookups = false
+	var v *Input
+	for _, l := range m.lookups {
+		if l.mapIdx < len(in.Maps) && hasKey(in.Maps[l.mapIdx], l.key) {
+			continue
+		}
+		val := keyValue(&p.Maps[l.mapIdx], l.key, rng)
+		if val == nil {
+			continue
+		}
+		if v == nil {
+			o := *in
+			o.Maps = make([][]KV, len(p.Maps))
+			copy(o.Maps, in.Maps)
+			v = &o
+		}
+		if hasKey(v.Maps[l.mapIdx], l.key) {
+			continue
+		}
+		v.Maps[l.mapIdx] = append(append([]KV(nil), v.Maps[l.mapIdx]...), KV{Key: l.key, Value: val})
+	}
+	return v
 }
 
 func hasKey(kvs []KV, key []byte) bool {
@@ -467,6 +520,10 @@ func mutate(rng *rand.Rand, in *Input) *Input {
 		if rng.IntN(4) == 0 {
 			v.Env.SkbWriteFail = rng.Uint64() >> uint(rng.IntN(64))
 		}
+		v.Env.MapFull = 0
+		if rng.IntN(4) == 0 {
+			v.Env.MapFull = rng.Uint64() >> uint(rng.IntN(64))
+		}
 	}
 	return &v
 }
@@ -513,6 +570,14 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 			}
 			if len(queue) < 4096 {
 				queue = append(queue, steer(in, c, m)...)
+			}
+		}
+		if gain && len(p.Maps) > 0 {
+			// keys this input looked up become entries of a new
+			// candidate (the input itself stays: only add, never replace)
+			runs++
+			if v := withLookedUp(p, m, in, rng); v != nil {
+				queue = append(queue, v)
 			}
 		}
 		return gain

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/k2opt/k2opt/bpf"
 )
 
@@ -102,6 +104,11 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		key, f := m.bytesAt(a2, uint64(s.ks), true, false)
 		if f != FaultNone {
 			return 0, f
+		}
+		if s.kind == mkDevmap && s.spec.Type != ebpf.DevMap && s.spec.Type != ebpf.DevMapHash {
+			// cpumap: the verifier allows only redirect_map; xskmap
+			// lookups return a socket (not modelled)
+			return 0, FaultUnsupported
 		}
 		ret = m.lookup(mi, s, key)
 		// misses of hash-like maps, and hits of array maps whose element
@@ -263,7 +270,7 @@ func (m *Machine) callHelper(pc int, id int32) (int, FaultKind) {
 		switch {
 		case a3&^(actionMask|bcast) != 0:
 			ret = xdpAborted
-		case s.kind == mkDevmap && s.findU32(uint32(a2)) >= 0:
+		case s.kind == mkDevmap && s.devFind(uint32(a2)) >= 0:
 			ret = xdpRedirect
 		default:
 			ret = a3 & actionMask
@@ -383,8 +390,26 @@ func (s *mapState) findU32(k uint32) int {
 	return s.find(b[:])
 }
 
+// devFind returns the slot of a device (or CPU, socket) map's key, or
+// -1; a DEVMAP is an array: keys at or beyond max_entries are absent.
+func (s *mapState) devFind(k uint32) int {
+	if s.spec.Type != ebpf.DevMapHash && k >= s.spec.MaxEntries {
+		return -1
+	}
+	return s.findU32(k)
+}
+
 func (m *Machine) lookup(mi int, s *mapState, key []byte) uint64 {
 	switch s.kind {
+	case mkDevmap:
+		// DEVMAP / DEVMAP_HASH from XDP: a pointer to the entry's struct
+		// bpf_devmap_val {ifindex; prog id} (the value as user space
+		// wrote it, read-only to the program), or NULL.
+		i := s.devFind(binary.NativeEndian.Uint32(key))
+		if i < 0 {
+			return 0
+		}
+		return m.valueRegion(mi, i)
 	case mkArray:
 		i := binary.NativeEndian.Uint32(key)
 		if i >= s.spec.MaxEntries {
@@ -445,12 +470,18 @@ func (m *Machine) update(mi int, s *mapState, key, val []byte, flags uint64) uin
 		if flags&3 == bpfExist && !exists {
 			return negErr(eNOENT)
 		}
+		if !exists && s.kind == mkHash && m.mapFull(mi) {
+			return negErr(eE2BIG)
+		}
 		s.dirty = true
 		if s.insert(key, val) < 0 {
 			return negErr(eE2BIG)
 		}
 		return 0
 	case mkLPM:
+		if m.mapFull(mi) && s.find(key) < 0 {
+			return negErr(eNOSPC)
+		}
 		s.dirty = true
 		if s.insert(key, val) < 0 {
 			return negErr(eNOSPC)
@@ -743,6 +774,11 @@ func (m *Machine) loopNext(ls *loopState) (int, FaultKind) {
 }
 
 var _ = bpf.R0
+
+// mapFull reports whether Env.MapFull makes map mi full.
+func (m *Machine) mapFull(mi int) bool {
+	return mi < 64 && m.env.MapFull>>mi&1 != 0
+}
 
 // skbWriteFails reports whether this packet-writing helper call (skb
 // store_bytes, l3/l4_csum_replace) fails as when the kernel cannot make

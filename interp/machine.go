@@ -111,6 +111,12 @@ type Env struct {
 	// differential leaves it 0; input generation uses it to reach the
 	// programs' error paths.
 	SkbWriteFail uint64
+	// MapFull: bit i set makes map i (a hash or LPM map) full: inserting
+	// a key it does not hold fails (-E2BIG, LPM -ENOSPC) as when
+	// max_entries other keys fill it; updates of held keys still work.
+	// The differential leaves it 0 (the kernel map would need max_entries
+	// entries); input generation uses it for failed-update paths.
+	MapFull uint64
 	// FlowFlags is bpf_flow_keys.flags a flow dissector program gets
 	// (BPF_FLOW_DISSECTOR_F_*: the caller's parse-first-fragment,
 	// stop-at-flow-label, stop-at-encapsulation requests; a test run

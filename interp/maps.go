@@ -286,12 +286,15 @@ func (m *Machine) valueRegion(mi, slot int) uint64 {
 	if s.regEpoch[slot] == m.epoch {
 		return mkptr(int(s.regID[slot]), 0)
 	}
-	if s.kind == mkArray && !s.spec.ReadOnly {
+	// devmap values are read-only to programs (the kernel's devmap sets
+	// BPF_F_RDONLY_PROG on every devmap)
+	ro := s.spec.ReadOnly || s.kind == mkDevmap
+	if s.kind == mkArray && !ro {
 		s.markArray(slot)
-	} else if !s.spec.ReadOnly {
+	} else if !ro {
 		s.dirty = true
 	}
-	id := m.newRegion(region{buf: s.vals[slot*s.vs : (slot+1)*s.vs], hi: uint32(s.vs), kind: rMem, ro: s.spec.ReadOnly, owner: int32(mi), slot: int32(slot)})
+	id := m.newRegion(region{buf: s.vals[slot*s.vs : (slot+1)*s.vs], hi: uint32(s.vs), kind: rMem, ro: ro, owner: int32(mi), slot: int32(slot)})
 	if id < 0 {
 		return 0
 	}

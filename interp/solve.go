@@ -39,7 +39,7 @@ type loc struct {
 }
 
 // envBytes is the environment as bytes the search can set.
-const envBytes = 72
+const envBytes = 80
 
 func envGet(e *Env) [envBytes]byte {
 	var b [envBytes]byte
@@ -54,6 +54,7 @@ func envGet(e *Env) [envBytes]byte {
 	le.PutUint64(b[52:], e.RingbufFail)
 	le.PutUint64(b[60:], e.SkbWriteFail)
 	le.PutUint32(b[68:], e.FlowFlags)
+	le.PutUint64(b[72:], e.MapFull)
 	return b
 }
 
@@ -69,6 +70,7 @@ func envSet(e *Env, b *[envBytes]byte) {
 	e.RingbufFail = le.Uint64(b[52:])
 	e.SkbWriteFail = le.Uint64(b[60:])
 	e.FlowFlags = le.Uint32(b[68:])
+	e.MapFull = le.Uint64(b[72:])
 }
 
 // envUse lists the environment bytes each helper reads.
@@ -84,6 +86,7 @@ var envUse = []struct {
 	{44, 52, []int32{15 /* get_current_uid_gid */}},
 	{52, 60, []int32{130 /* ringbuf_output */, 131 /* ringbuf_reserve */}},
 	{60, 68, []int32{hSkbStoreBytes, hL3Csum, hL4Csum}},
+	{72, 80, []int32{hMapUpdate}},
 }
 
 // envBytesUsed marks the environment bytes p's helpers read.
