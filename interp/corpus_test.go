@@ -142,6 +142,10 @@ func kmapComparable(t ebpf.MapType) bool {
 	switch t {
 	case ebpf.Hash, ebpf.Array, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash, ebpf.LPMTrie:
 		return true
+	case ebpf.DevMap, ebpf.DevMapHash:
+		// entries name the loopback device (keyValue), which exists in
+		// the test's namespace; iteration and lookups read them back
+		return true
 	}
 	return false
 }
