@@ -2,8 +2,6 @@ package safety
 
 import (
 	"sync"
-
-	"github.com/k2opt/k2opt/bpf"
 )
 
 // slab hands out T values from chunks that are reused across Verify calls:
@@ -48,21 +46,16 @@ type arena struct {
 	frames slab[Frame]
 	ptrs   slab[*Frame]
 	cps    slab[checkpoint]
+	slots  slab[Slot]
 	// scratch holds the per-instruction tables of setup.
 	scratch scratch
 }
 
-// scratch is setup's per-instruction memory, reused across Verify calls.
+// scratch is the per-instruction memory of one run, reused across Verify
+// calls (the static tables live in the Program's cache).
 type scratch struct {
-	atSlot         []int
-	succ           [][]int
-	succBuf        []int
-	prune, isJmp   []bool
-	seen           []bool
-	stack          []int
-	use, def, live []bpf.RegSet
-	visited        [][]*checkpoint
-	ptrType        []Type
+	visited [][]*checkpoint
+	ptrType []Type
 }
 
 // grow returns (*buf)[:n], reallocating when the capacity is short. The
@@ -86,6 +79,7 @@ func (a *arena) reset() {
 	a.frames.reset()
 	a.ptrs.reset()
 	a.cps.reset()
+	a.slots.reset()
 }
 
 var arenaPool = sync.Pool{New: func() any { return new(arena) }}

@@ -141,6 +141,7 @@ func cmp3(always, never bool) int {
 // holds at width w. ok is false when no values satisfy it.
 func refine(k bpf.Kind, a, b Scalar, w int) (Scalar, Scalar, bool) {
 	x, y := a.rng(w), b.rng(w)
+	x0, y0, ta, tb := x, y, a.T, b.T
 	switch k {
 	case bpf.KindJeq:
 		if w == 64 {
@@ -236,9 +237,15 @@ func refine(k bpf.Kind, a, b Scalar, w int) (Scalar, Scalar, bool) {
 	if x.umin > x.umax || y.umin > y.umax || x.smin > x.smax || y.smin > y.smax {
 		return a, b, false
 	}
-	a.setRng(x, w)
-	b.setRng(y, w)
-	a.sync()
-	b.sync()
+	// Only a side whose facts changed needs re-synchronising (both came
+	// in synchronised); constants stay constants.
+	if x != x0 || a.T != ta {
+		a.setRng(x, w)
+		a.sync()
+	}
+	if y != y0 || b.T != tb {
+		b.setRng(y, w)
+		b.sync()
+	}
 	return a, b, a.Valid() && b.Valid()
 }

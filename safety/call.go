@@ -36,7 +36,7 @@ func (c *checker) memArg(pc int, st *State, r bpf.Reg, arg *Reg, minSize, size i
 			return nil
 		}
 		for o := lo; o < hi; o++ {
-			s, b := byteAt(sf, o)
+			s, b := byteAtR(sf, o)
 			if s.B[b] == StackInvalid && c.opts.Unprivileged {
 				return c.fail(pc, Uninit, "r%d: invalid indirect read from stack: byte fp%d (off %d+%d, size %d) is uninitialised", r, o, lo, o-lo, size)
 			}
@@ -212,7 +212,7 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 			return 0, c.fail(pc, StackSafety, "the call stack of %d frames is too deep", len(st.Frames)+1)
 		}
 		nf := c.ar.frames.get()
-		*nf = Frame{CallSite: pc, Func: fi, Callback: true, Args: new([5]Reg)}
+		*nf = Frame{CallSite: pc, Func: fi, Callback: true, Args: new([5]Reg), ar: c.ar}
 		copy(nf.Args[:], f.Regs[bpf.R1:bpf.R6])
 		nf.Regs[bpf.R1] = scalarReg(URange(0, 1<<23))
 		nf.Regs[bpf.R2] = cbCtx

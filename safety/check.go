@@ -73,11 +73,10 @@ type checker struct {
 	pi      *progInfo
 	opts    Options
 	max     int
-	succ    [][]int
+	meta    []insnMeta // per instruction: decoded op, jump target, flags
+	ids     idMap      // subsumes' scratch
+	imm     Reg        // operand's scratch for immediates
 	live    []bpf.RegSet
-	prune   []bool
-	isJmp   []bool // JMP/JMP32 class: counted in jmps_processed
-	slot    []int  // instruction index -> slot
 	ptrType []Type // pointer type each load/store first used (save_aux_ptr_type)
 	// hasArena: the program uses an arena map (prog->aux->arena).
 	hasArena bool
@@ -122,7 +121,7 @@ func Verify(p *Program, opts *Options) *Result {
 func (c *checker) fail(pc int, prop Property, format string, args ...any) error {
 	d := &Diagnostic{Insn: pc, Slot: -1, Property: prop, Reason: fmt.Sprintf(format, args...)}
 	if pc >= 0 && pc < len(c.p.Insns) {
-		d.Slot = c.slot[pc]
+		d.Slot = int(c.meta[pc].slot)
 		d.Text = insnText(c.p.Insns[pc])
 		d.Func = c.p.Funcs[c.p.funcAt(pc)].Name
 	}
@@ -130,122 +129,30 @@ func (c *checker) fail(pc int, prop Property, format string, args ...any) error 
 	return errStop
 }
 
-// setup validates encodings and control flow and computes the static facts.
+// setup takes the program's static tables (cached per Program) and
+// prepares the per-run ones.
 func (c *checker) setup() error {
 	p := c.p
 	n := len(p.Insns)
 	if n == 0 {
 		return c.fail(-1, Malformed, "empty program")
 	}
-	var err error
-	if c.pi, err = p.info(); err != nil {
-		return c.fail(-1, CtxAccess, "%v", err)
-	}
 	if len(p.Funcs) == 0 {
 		p.Funcs = []Func{{Name: p.Name, Start: 0, End: n}}
 	}
-	offs := bpf.SlotOffsets(p.Insns)
-	c.slot = offs[:n]
-	if err := bpf.Check(p.Insns); err != nil {
-		var de *bpf.DecodeError
-		if errors.As(err, &de) {
-			idx := 0
-			for idx+1 < n && offs[idx+1] <= de.Slot {
-				idx++
-			}
-			prop := Malformed
-			if de.Reason != "" && containsStr(de.Reason, "division by zero") {
-				prop = Division
-			}
-			return c.fail(idx, prop, "%s", de.Reason)
-		}
-		return c.fail(-1, Malformed, "%v", err)
+	pc := cached(p)
+	c.meta, c.live, c.pi = pc.meta, pc.live, pc.pi
+	if pc.diag != nil {
+		d := *pc.diag
+		c.diag = &d
+		return errStop
 	}
-	sc := &c.ar.scratch
-	atSlot := grow(&sc.atSlot, offs[n])
-	for i := range atSlot {
-		atSlot[i] = -1
-	}
-	for i, s := range c.slot {
-		atSlot[s] = i
-	}
-	c.succ = grow(&sc.succ, n)
-	succBuf := grow(&sc.succBuf, 2*n)
-	for i := range c.succ {
-		c.succ[i] = succBuf[2*i : 2*i : 2*i+2]
-	}
-	c.prune = grow(&sc.prune, n)
-	c.isJmp = grow(&sc.isJmp, n)
-	clear(c.prune)
-	for i, in := range p.Insns {
-		cls := in.Info().Class
-		c.isJmp[i] = cls == bpf.ClassJMP || cls == bpf.ClassJMP32
-		f := p.Funcs[p.funcAt(i)]
-		inFunc := func(t int) bool { return t >= f.Start && t < f.End }
-		if t, ok := in.JumpTarget(c.slot[i]); ok {
-			ti := -1
-			if t >= 0 && t < len(atSlot) {
-				ti = atSlot[t]
-			}
-			if ti < 0 || !inFunc(ti) {
-				return c.fail(i, Malformed, "jump out of range to slot %d", t)
-			}
-			c.succ[i] = append(c.succ[i], ti)
-			if in.IsCondJump() {
-				c.prune[i] = true
-			} else {
-				c.prune[ti] = true
-			}
-			if !in.IsCondJump() {
-				continue
-			}
-		}
-		if in.IsExit() {
-			continue
-		}
-		if i+1 >= f.End {
-			return c.fail(i, Malformed, "last instruction of %s falls through", f.Name)
-		}
-		c.succ[i] = append(c.succ[i], i+1)
-		// visit_func_call_insn: the return point of every call is a prune
-		// point; bpf-to-bpf calls and callback-calling helpers are too.
-		if in.IsCall() {
-			c.prune[i+1] = true
-		}
-		if in.Op() == bpf.OpCallLocal || (in.Op() == bpf.OpCall && in.Imm == 181) {
-			c.prune[i] = true
-		}
-	}
-	// check_cfg: every instruction must be reachable from its function's start.
-	seen := grow(&sc.seen, n)
-	clear(seen)
-	stack := sc.stack[:0]
-	for _, fn := range p.Funcs {
-		stack = append(stack[:0], fn.Start)
-		seen[fn.Start] = true
-		for len(stack) > 0 {
-			i := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for _, s := range c.succ[i] {
-				if !seen[s] {
-					seen[s] = true
-					stack = append(stack, s)
-				}
-			}
-		}
-	}
-	for i := range seen {
-		if !seen[i] {
-			return c.fail(i, Malformed, "unreachable insn %d", c.slot[i])
-		}
-	}
-	sc.stack = stack
 	for _, r := range p.Refs {
 		if r.Map != nil && r.Map.Type == ebpf.Arena {
 			c.hasArena = true
 		}
 	}
-	c.live = liveIn(p, c.succ, sc)
+	sc := &c.ar.scratch
 	c.visited = grow(&sc.visited, n)
 	for i := range c.visited {
 		c.visited[i] = c.visited[i][:0]
@@ -273,7 +180,7 @@ func (c *checker) newID() uint32 { c.idGen++; return c.idGen }
 // initial returns the entry state of function f.
 func (c *checker) initial(f int) (*State, error) {
 	fr := c.ar.frames.get()
-	*fr = Frame{CallSite: -1, Func: f}
+	*fr = Frame{CallSite: -1, Func: f, ar: c.ar}
 	fr.Regs[bpf.R10] = Reg{Type: PtrStack}
 	fn := c.p.Funcs[f]
 	if f == 0 {
@@ -348,7 +255,8 @@ func (c *checker) path(pc int, st *State) error {
 		if c.res.Processed > c.max {
 			return c.fail(pc, Termination, "too complex: more than %d instructions processed (the kernel's limit is 1,000,000)", c.max)
 		}
-		if c.prune[pc] {
+		m := &c.meta[pc]
+		if m.flags&mPrune != 0 {
 			hit, err := c.visit(pc, st)
 			if err != nil {
 				return err
@@ -359,7 +267,7 @@ func (c *checker) path(pc int, st *State) error {
 				return nil
 			}
 		}
-		if c.isJmp[pc] {
+		if m.flags&mJmp != 0 {
 			c.jmps++
 		}
 		if c.opts.Trace != nil {
@@ -387,8 +295,7 @@ func (c *checker) path(pc int, st *State) error {
 // subsumes st; detect infinite loops; evict checkpoints that keep missing;
 // add a checkpoint (the kernel's heuristics decide when).
 func (c *checker) visit(pc int, st *State) (bool, error) {
-	in := c.p.Insns[pc]
-	loopHead := in.Op() == bpf.OpMayGoto || (in.Op() == bpf.OpCall && in.Imm == 181)
+	loopHead := c.meta[pc].flags&mLoopHead != 0
 	add := loopHead || (c.jmps-c.prevJmps >= 2 && c.res.Processed-c.prevInsns >= 8)
 	list := c.visited[pc]
 	// Newest first, as the kernel's explored list; evicted entries are
@@ -487,7 +394,8 @@ func (c *checker) subsumes(pc int, old, cur *State) bool {
 	if old.Lock != cur.Lock || len(old.Refs) != len(cur.Refs) {
 		return false
 	}
-	ids := map[uint32]uint32{}
+	ids := &c.ids
+	ids.reset()
 	for k := range old.Frames {
 		of, cf := old.Frames[k], cur.Frames[k]
 		live := c.liveAt(pc, old, k)
@@ -515,17 +423,21 @@ func (c *checker) subsumes(pc int, old, cur *State) bool {
 // slotSafe is stacksafe for one slot: may the current slot c stand where
 // old slot o was verified? Bytes are compared from the highest address
 // down, as the kernel walks slot_type[0..7].
-func (c *checker) slotSafe(o, cs *Slot, ids map[uint32]uint32) bool {
+func (c *checker) slotSafe(o, cs *Slot, ids *idMap) bool {
 	root := !c.opts.Unprivileged
+	scalars := 0 // 1: both slots hold (or are) 64-bit scalars, -1: not
 	for j := 7; j >= 0; j-- {
 		ob, cb := o.B[j], cs.B[j]
 		if ob == StackInvalid || root && ob == StackMisc {
 			continue
 		}
 		// 64-bit scalar spill vs all-misc bytes, either way round.
-		if or, ok := scalarForSlot(o, root); ok {
-			if cr, ok := scalarForSlot(cs, root); ok {
-				return regSafe(&or, &cr, ids)
+		if scalars == 0 {
+			scalars = -1
+			if or, ok := scalarForSlot(o, root); ok {
+				if cr, ok := scalarForSlot(cs, root); ok {
+					return regSafe(&or, &cr, ids)
+				}
 			}
 		}
 		if ob == StackMisc && cb == StackZero {
@@ -555,22 +467,33 @@ func scalarForSlot(s *Slot, root bool) (Reg, bool) {
 	return unknownReg(), true
 }
 
-func checkID(old, cur uint32, ids map[uint32]uint32) bool {
+// idMap is check_ids' map from IDs of the old state to IDs of the current
+// one; a handful of pairs, so a slice reused across comparisons.
+type idMap struct{ pairs [][2]uint32 }
+
+func (m *idMap) reset() { m.pairs = m.pairs[:0] }
+
+func checkID(old, cur uint32, ids *idMap) bool {
 	if old == 0 {
 		return true
 	}
 	if cur == 0 {
 		return false
 	}
-	if m, ok := ids[old]; ok {
-		return m == cur
+	for _, p := range ids.pairs {
+		if p[0] == old {
+			return p[1] == cur
+		}
+		if p[1] == cur {
+			return false // two old IDs cannot map to one current ID
+		}
 	}
-	ids[old] = cur
+	ids.pairs = append(ids.pairs, [2]uint32{old, cur})
 	return true
 }
 
 // regSafe is regsafe(): may cur stand where old was verified?
-func regSafe(o, c *Reg, ids map[uint32]uint32) bool {
+func regSafe(o, c *Reg, ids *idMap) bool {
 	if o.Type == NotInit {
 		return true
 	}

@@ -5,32 +5,55 @@ import "github.com/k2opt/k2opt/bpf"
 // liveIn computes, per instruction, the registers read before being written
 // on some path from it (backward dataflow inside each function). State
 // pruning ignores dead registers, as the kernel's read marks do.
-func liveIn(p *Program, succ [][]int, sc *scratch) []bpf.RegSet {
+func liveIn(p *Program, meta []insnMeta) []bpf.RegSet {
 	n := len(p.Insns)
-	use := grow(&sc.use, n)
-	def := grow(&sc.def, n)
+	buf := make([]bpf.RegSet, 3*n)
+	use, def, live := buf[:n], buf[n:2*n], buf[2*n:]
 	for i, in := range p.Insns {
-		r, w := in.CallReads(), in.Writes()
-		switch in.Op() {
+		info := meta[i].info
+		var r, w bpf.RegSet
+		switch meta[i].op {
 		case bpf.OpCallLocal:
 			r = bpf.RegsOf(bpf.R1, bpf.R2, bpf.R3, bpf.R4, bpf.R5)
 		case bpf.OpExit:
 			r = bpf.RegsOf(bpf.R0)
+		case bpf.OpCall:
+			r = bpf.RegsOf(bpf.R1, bpf.R2, bpf.R3, bpf.R4, bpf.R5)
+			if n, ok := bpf.HelperArity(in.Imm); ok {
+				r = bpf.RegSet((1<<(n+1) - 1) &^ 1)
+			}
+		default: // Insn.Reads from the decoded op
+			r = info.ImplicitReads
+			if info.DstF == bpf.FRegR || info.DstF == bpf.FRegRW {
+				r |= 1 << (in.Dst & 15)
+			}
+			if info.SrcF == bpf.FRegR || info.SrcF == bpf.FRegRW {
+				r |= 1 << (in.Src & 15)
+			}
 		}
-		if in.Info().Kind == bpf.KindLdAbs || in.Info().Kind == bpf.KindLdInd {
+		w = info.ImplicitWrites
+		if info.DstF == bpf.FRegW || info.DstF == bpf.FRegRW {
+			w |= 1 << (in.Dst & 15)
+		}
+		if info.SrcF == bpf.FRegRW {
+			w |= 1 << (in.Src & 15)
+		}
+		if info.Kind == bpf.KindLdAbs || info.Kind == bpf.KindLdInd {
 			r |= bpf.RegsOf(bpf.R6)
 			w |= bpf.RegsOf(bpf.R0, bpf.R1, bpf.R2, bpf.R3, bpf.R4, bpf.R5)
 		}
 		use[i], def[i] = r|bpf.RegsOf(bpf.R10), w
 	}
-	live := grow(&sc.live, n)
-	clear(live)
 	for changed := true; changed; {
 		changed = false
 		for i := n - 1; i >= 0; i-- {
 			var out bpf.RegSet
-			for _, s := range succ[i] {
-				out |= live[s]
+			m := &meta[i]
+			if m.target >= 0 {
+				out |= live[m.target]
+			}
+			if m.flags&mFall != 0 {
+				out |= live[i+1]
 			}
 			v := use[i] | out&^def[i]
 			if v != live[i] {

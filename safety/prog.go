@@ -2,6 +2,7 @@ package safety
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/k2opt/k2opt/bpf"
@@ -17,6 +18,10 @@ type Program struct {
 	Insns  []bpf.Insn
 	Funcs  []Func      // Funcs[0] is the entry; ordered by Start
 	Refs   map[int]Ref // by instruction index
+
+	// cache holds the static tables Verify derives from Insns, Funcs and
+	// Type; it is rebuilt when they change.
+	cache atomic.Pointer[progCache]
 }
 
 // Func is one function of a linked program: instructions [Start, End).

@@ -74,16 +74,34 @@ func (s Scalar) String() string {
 
 // sync is reg_bounds_sync: derive each bound from the others until stable.
 func (s *Scalar) sync() {
+	if s.T.Mask == 0 && s.holds(s.T.Value) {
+		// A known value inside every bound: the bounds collapse onto it
+		// (what the rounds below compute, without running them).
+		*s = Const(s.T.Value)
+		return
+	}
 	for range 3 {
 		prev := *s
 		s.fromTnum()
 		s.deduce()
 		s.toTnum()
-		if *s == prev {
+		if s.same(&prev) {
 			return // stable: another round changes nothing
 		}
 	}
 	s.fromTnum()
+}
+
+// holds reports whether v is inside all of s's ranges (the tnum aside).
+func (s *Scalar) holds(v uint64) bool {
+	return s.Umin <= v && v <= s.Umax && s.Smin <= int64(v) && int64(v) <= s.Smax &&
+		s.U32min <= uint32(v) && uint32(v) <= s.U32max && s.S32min <= int32(v) && int32(v) <= s.S32max
+}
+
+// same is s == o, field by field (cheaper than a memory compare call).
+func (s *Scalar) same(o *Scalar) bool {
+	return s.T == o.T && s.Umin == o.Umin && s.Umax == o.Umax && s.Smin == o.Smin && s.Smax == o.Smax &&
+		s.U32min == o.U32min && s.U32max == o.U32max && s.S32min == o.S32min && s.S32max == o.S32max
 }
 
 func (s *Scalar) fromTnum() {
@@ -362,8 +380,12 @@ func ALU(k bpf.Kind, dst, src Scalar, w int) Scalar {
 		}
 		rr := rngOp(k, dst.rng(32), src.rng(32), bc, bv, 32)
 		r.setRng(rr, 32)
+		// Zero-extend (the kernel's zext_32_to_64 and
+		// __reg_assign_32_into_64), then synchronise once.
+		r.Umin, r.Umax = uint64(r.U32min), uint64(r.U32max)
+		r.Smin, r.Smax = 0, math.MaxUint32
 		r.sync()
-		return r.zext32()
+		return r
 	}
 	r := Unknown()
 	if t, ok := tnumOp(k, dst.T, src.T, bc, bv, 64); ok {

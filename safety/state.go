@@ -133,14 +133,30 @@ type Frame struct {
 	// copied before it is written (copy-on-write).
 	shared bool
 	Args   *[5]Reg // callback frames: the caller's r1-r5 at the call, to run it again (immutable)
+	ar     *arena  // where stack copies come from (nil: the heap)
 }
 
 // ownStack makes the frame's stack private before a write.
 func (f *Frame) ownStack() {
 	if f.shared {
-		f.Stack = append([]Slot(nil), f.Stack...)
+		f.Stack = f.ar.stackCopy(f.Stack, len(f.Stack))
 		f.shared = false
 	}
+}
+
+// stackCopy returns a private copy of old with room for n slots (n >=
+// len(old)); new slots are zero (uninitialised).
+func (a *arena) stackCopy(old []Slot, n int) []Slot {
+	c := (max(n, len(old)+1, 4) + 3) &^ 3
+	var ns []Slot
+	if a == nil {
+		ns = make([]Slot, c)
+	} else {
+		ns = a.slots.getN(c)
+	}
+	copy(ns, old)
+	clear(ns[len(old):n])
+	return ns[:n]
 }
 
 // State is the verifier state of one path.
@@ -176,31 +192,77 @@ func (s *State) cur() *Frame { return s.Frames[len(s.Frames)-1] }
 // slot returns stack slot i of frame f for writing, growing the stack as
 // needed.
 func (f *Frame) slot(i int) *Slot {
+	if i >= len(f.Stack) {
+		if i < cap(f.Stack) && !f.shared {
+			n := len(f.Stack)
+			f.Stack = f.Stack[:i+1]
+			clear(f.Stack[n:])
+		} else {
+			f.Stack = f.ar.stackCopy(f.Stack, i+1)
+			f.shared = false
+		}
+	}
 	f.ownStack()
-	for len(f.Stack) <= i {
-		f.Stack = append(f.Stack, Slot{})
+	return &f.Stack[i]
+}
+
+// noSlot is what reads see beyond a frame's stack: uninitialised bytes.
+var noSlot Slot
+
+// slotR returns stack slot i of frame f for reading only: nothing is
+// copied or grown.
+func (f *Frame) slotR(i int) *Slot {
+	if i >= len(f.Stack) {
+		return &noSlot
 	}
 	return &f.Stack[i]
 }
 
 // eachReg calls fn for every register and spilled register of the state.
+// A shared stack is copied only when fn changes one of its spills.
 func (s *State) eachReg(fn func(r *Reg)) {
 	for _, f := range s.Frames {
 		for i := range f.Regs {
 			fn(&f.Regs[i])
 		}
-		if f.shared {
-			for i := range f.Stack {
-				if f.Stack[i].B[0] == StackSpill {
-					f.ownStack()
-					break
-				}
+		for i := range f.Stack {
+			if f.Stack[i].B[0] != StackSpill {
+				continue
+			}
+			if !f.shared {
+				fn(&f.Stack[i].Spill)
+				continue
+			}
+			// fn runs on the shared slot (nothing else runs meanwhile);
+			// a change is moved into a private copy.
+			old := f.Stack[i].Spill
+			fn(&f.Stack[i].Spill)
+			if nv := f.Stack[i].Spill; nv != old {
+				f.Stack[i].Spill = old
+				f.ownStack()
+				f.Stack[i].Spill = nv
+			}
+		}
+	}
+}
+
+// setLinked gives every scalar with the given ID (copies of one value,
+// in registers or spilled) the value v: what a branch learned about one
+// copy holds for all. A shared stack is copied only when a spill changes.
+func (s *State) setLinked(id uint32, v *Scalar) {
+	for _, f := range s.Frames {
+		for i := range f.Regs {
+			if r := &f.Regs[i]; r.Type == ScalarValue && r.ID == id {
+				r.V = *v
 			}
 		}
 		for i := range f.Stack {
-			if f.Stack[i].B[0] == StackSpill {
-				fn(&f.Stack[i].Spill)
+			sl := &f.Stack[i]
+			if sl.B[0] != StackSpill || sl.Spill.Type != ScalarValue || sl.Spill.ID != id || sl.Spill.V == *v {
+				continue
 			}
+			f.ownStack()
+			f.Stack[i].Spill.V = *v
 		}
 	}
 }

@@ -15,7 +15,7 @@ const maxVarOff = 1 << 29
 // or -1 when the path ends. Forked paths are queued with c.fork.
 func (c *checker) step(pc int, st *State) (int, error) {
 	in := c.p.Insns[pc]
-	info := in.Info()
+	info := c.meta[pc].info
 	f := st.cur()
 	switch info.Class {
 	case bpf.ClassALU, bpf.ClassALU64:
@@ -36,7 +36,7 @@ func (c *checker) step(pc int, st *State) (int, error) {
 	// JMP / JMP32
 	switch info.Kind {
 	case bpf.KindJa:
-		return c.succ[pc][0], nil
+		return int(c.meta[pc].target), nil
 	case bpf.KindExit:
 		return c.exit(pc, st)
 	case bpf.KindCall:
@@ -54,7 +54,7 @@ func (c *checker) step(pc int, st *State) (int, error) {
 		body := c.ar.clone(st)
 		body.MayGoto++
 		c.fork(pc+1, body)
-		return c.succ[pc][0], nil
+		return int(c.meta[pc].target), nil
 	}
 	return c.condJump(pc, in, info, st)
 }
@@ -66,20 +66,20 @@ func (c *checker) readReg(pc int, f *Frame, r bpf.Reg) (*Reg, error) {
 	return &f.Regs[r], nil
 }
 
-// operand returns the second operand of an ALU or jump instruction.
-func (c *checker) operand(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) (Reg, error) {
+// operand returns the second operand of an ALU or jump instruction. An
+// immediate is returned in the checker's scratch register (only V is ever
+// set there); callers must not modify the result.
+func (c *checker) operand(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) (*Reg, error) {
 	if info.ImmSrc {
 		v := uint64(int64(in.Imm))
 		if info.Width == 32 {
 			v = uint64(uint32(in.Imm))
 		}
-		return scalarReg(Const(v)), nil
+		c.imm.Type = ScalarValue
+		c.imm.V = Const(v)
+		return &c.imm, nil
 	}
-	r, err := c.readReg(pc, f, in.Src)
-	if err != nil {
-		return Reg{}, err
-	}
-	return *r, nil
+	return c.readReg(pc, f, in.Src)
 }
 
 func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
@@ -92,13 +92,10 @@ func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
 			return err
 		}
 		if w == 64 {
-			if src.Type == ScalarValue && !info.ImmSrc && !src.V.IsConst() {
-				if src.ID == 0 {
-					f.Regs[in.Src].ID = c.newID()
-					src.ID = f.Regs[in.Src].ID
-				}
+			if src.Type == ScalarValue && !info.ImmSrc && !src.V.IsConst() && src.ID == 0 {
+				src.ID = c.newID() // src is f.Regs[in.Src]
 			}
-			*dst = src
+			*dst = *src
 			return nil
 		}
 		if src.Type != ScalarValue {
@@ -160,7 +157,7 @@ func (c *checker) alu(pc int, in bpf.Insn, info *bpf.OpInfo, f *Frame) error {
 		*dst = scalarReg(ALU(info.Kind, dst.V, src.V, w))
 		return nil
 	}
-	return c.ptrALU(pc, in, info, dst, src)
+	return c.ptrALU(pc, in, info, dst, *src)
 }
 
 func isAddSub(k bpf.Kind) bool { return k == bpf.KindAdd || k == bpf.KindSub }
@@ -447,16 +444,24 @@ func (c *checker) stackRange(pc int, ptr *Reg, a access) (int64, int64, error) {
 	return lo, hi, nil
 }
 
+// byteAt returns the slot holding stack byte off (< 0) for writing, and
+// the byte's index in it.
 func byteAt(f *Frame, off int64) (*Slot, int) {
 	i := int((-off - 1) / 8)
 	return f.slot(i), int(7 - (-off-1)%8)
+}
+
+// byteAtR is byteAt for reading: the slot must not be modified.
+func byteAtR(f *Frame, off int64) (*Slot, int) {
+	i := int((-off - 1) / 8)
+	return f.slotR(i), int(7 - (-off-1)%8)
 }
 
 // stackRead reads size bytes at [lo, lo+size) of frame f (fixed offset),
 // like check_stack_read_fixed_off. Slot bytes B[0..n) hold a spill of n
 // bytes (the kernel's slot_type[7..8-n]); Slot.Spill is the whole register.
 func (c *checker) stackRead(pc int, f *Frame, lo int64, size int32, reg bpf.Reg) (Reg, error) {
-	s, b := byteAt(f, lo)
+	s, b := byteAtR(f, lo)
 	if s.B[0] == StackSpill {
 		n := spillSize(s)
 		if size == 8 && n == 8 && s.Spill.Type != NotInit {
@@ -604,7 +609,7 @@ func (c *checker) stackStore(pc int, st *State, frame int, lo int64, size int32,
 // stack is known to hold (zero bytes, or a scalar spill of exactly the
 // key's size).
 func constStackKey(f *Frame, lo int64, size int64) (uint64, bool) {
-	s, b := byteAt(f, lo)
+	s, b := byteAtR(f, lo)
 	zeros := 0
 	for j := b; j < 8 && s.B[j] == StackZero; j++ {
 		zeros++
@@ -654,7 +659,7 @@ func (c *checker) load(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) error {
 			}
 		} else {
 			for o := lo; o < hi; o++ {
-				s, b := byteAt(sf, o)
+				s, b := byteAtR(sf, o)
 				if s.B[b] == StackInvalid && c.opts.Unprivileged {
 					return c.fail(pc, Uninit, "invalid variable-offset read from stack: byte fp%d may be uninitialised", o)
 				}
@@ -914,27 +919,34 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 		return 0, err
 	}
 	k, w := info.Kind, int(info.Width)
-	taken, fall := c.succ[pc][0], pc+1
+	taken, fall := int(c.meta[pc].target), pc+1
 	var tst, fst *State // nil: infeasible
 	switch {
 	case a.Type == ScalarValue && b.Type == ScalarValue:
 		bt := branchTaken(k, a.V, b.V, w)
+		if bt == 1 {
+			// Always taken: refine the path's own state, nothing to fork.
+			if !c.refineState(st, in, info, k, *a, *b) {
+				return -1, nil
+			}
+			return taken, nil
+		}
 		if bt != 0 {
 			tst = c.ar.clone(st)
-			if !c.refineState(tst, in, info, k, *a, b) {
+			if !c.refineState(tst, in, info, k, *a, *b) {
 				tst = nil
 			}
 		}
 		if bt != 1 {
 			fst = st
-			if !c.refineState(fst, in, info, negate(k), *a, b) {
+			if !c.refineState(fst, in, info, negate(k), *a, *b) {
 				fst = nil
 			}
 		}
-	case w == 64 && (k == bpf.KindJeq || k == bpf.KindJne) && (isNullConst(b) && a.Type.IsPtr() || isNullConst(*a) && b.Type.IsPtr()):
+	case w == 64 && (k == bpf.KindJeq || k == bpf.KindJne) && (isNullConst(*b) && a.Type.IsPtr() || isNullConst(*a) && b.Type.IsPtr()):
 		p := *a
 		if a.Type == ScalarValue {
-			p = b
+			p = *b
 		}
 		eq, ne := c.ar.clone(st), st
 		if k == bpf.KindJne {
@@ -957,7 +969,7 @@ func (c *checker) condJump(pc int, in bpf.Insn, info *bpf.OpInfo, st *State) (in
 	default:
 		tst, fst = c.ar.clone(st), st
 		if w == 64 {
-			c.pktCompare(k, *a, b, tst, fst)
+			c.pktCompare(k, *a, *b, tst, fst)
 		}
 	}
 	switch {
@@ -1021,19 +1033,15 @@ func (c *checker) refineState(st *State, in bpf.Insn, info *bpf.OpInfo, k bpf.Ki
 		return false
 	}
 	f := st.cur()
-	set := func(r bpf.Reg, old Reg, v Scalar) {
-		f.Regs[r].V = v
-		if old.ID != 0 {
-			st.eachReg(func(x *Reg) {
-				if x.Type == ScalarValue && x.ID == old.ID {
-					x.V = v
-				}
-			})
-		}
+	f.Regs[in.Dst].V = na
+	if a.ID != 0 {
+		st.setLinked(a.ID, &na)
 	}
-	set(in.Dst, a, na)
 	if !info.ImmSrc {
-		set(in.Src, b, nb)
+		f.Regs[in.Src].V = nb
+		if b.ID != 0 {
+			st.setLinked(b.ID, &nb)
+		}
 	}
 	return true
 }
@@ -1186,7 +1194,7 @@ func (c *checker) localCall(pc int, in bpf.Insn, st *State) (int, error) {
 		return 0, c.fail(pc, StackSafety, "the call stack of %d frames is too deep", len(st.Frames)+1)
 	}
 	nf := c.ar.frames.get()
-	*nf = Frame{CallSite: pc, Func: fi}
+	*nf = Frame{CallSite: pc, Func: fi, ar: c.ar}
 	for r := bpf.R1; r <= bpf.R5; r++ {
 		nf.Regs[r] = caller.Regs[r]
 	}
