@@ -84,6 +84,7 @@ func rawKey(b []byte, w *Window) []byte {
 		b = binary.LittleEndian.AppendUint64(b, p.Value)
 		b = binary.LittleEndian.AppendUint64(b, p.Umin)
 		b = binary.LittleEndian.AppendUint64(b, p.Umax)
+		b = appendPreExt(b, p, w.Maps)
 	}
 	for _, m := range w.Maps {
 		b = binary.LittleEndian.AppendUint32(b, uint32(m.Type))
@@ -199,6 +200,7 @@ func canonicalKey(b []byte, w *Window) []byte {
 		for _, v := range []uint64{uint64(p.Off), uint64(p.Range), p.Known, p.Value, p.Umin, p.Umax} {
 			b = binary.LittleEndian.AppendUint64(b, v)
 		}
+		b = appendPreExt(b, &p, w.Maps)
 	}
 	b = append(b, 0xfe)
 	for _, m := range w.Maps {

@@ -48,7 +48,7 @@ type Result struct {
 
 // RegPre is the precondition of one live-in register.
 type RegPre struct {
-	Kind smt.Kind // Scalar, PtrStack, PtrPacket, PtrCtx
+	Kind smt.Kind // Scalar, PtrStack, PtrPacket, PtrCtx, PtrMapVal, Opaque (see pre_ptr.go)
 	// Off is a pointer's constant offset: from r10 (stack, negative),
 	// from data (packet), from the start (ctx).
 	Off int64
@@ -60,6 +60,11 @@ type RegPre struct {
 	// scalar.
 	Known, Value uint64
 	Umin, Umax   uint64
+	// Pointer extensions (pre_ptr.go): VarOff adds a variable offset with
+	// the scalar bounds above (packet, map value); PktEnd is data_end;
+	// Null: a map value that may be NULL; Map: the map of a map value.
+	VarOff, PktEnd, Null bool
+	Map                  MapRef
 }
 
 // AnyScalar is an unconstrained scalar precondition.
@@ -194,6 +199,7 @@ type query struct {
 	regPre   [bpf.NumRegs]RegPre
 	liveIn   bpf.RegSet
 	maxExitA int
+	ext      *extState // live-in pointers of the kinds in pre_ptr.go
 }
 
 // Window checks window equivalence: for every input satisfying the
@@ -235,6 +241,9 @@ func (c *Checker) window(ctx context.Context, w *Window) (Result, error) {
 	q := &query{enc: enc, window: true, liveOut: w.LiveOut, stack: !w.StackDead, typ: w.Type, maps: w.Maps,
 		a: w.A, b: w.B, liveIn: w.LiveIn}
 	q.regPre = w.Pre
+	if err := q.extMaps(w); err != nil {
+		return Result{Verdict: Unknown, Reason: err.Error()}, nil
+	}
 	for r := bpf.R0; r < bpf.R10; r++ {
 		if !w.LiveIn.Has(r) {
 			q.regIn[r] = enc.Uninit()
@@ -242,6 +251,9 @@ func (c *Checker) window(ctx context.Context, w *Window) (Result, error) {
 		}
 		p := w.Pre[r]
 		v, cons, err := c.preVal(enc, r, p)
+		if p.ext() {
+			v, cons, err = c.preValExt(q, r, p)
+		}
 		if err != nil {
 			return Result{Verdict: Unknown, Reason: err.Error()}, nil
 		}

@@ -10,9 +10,9 @@ import (
 
 // PreFromSafety turns safety's abstract state before a window (a
 // Result.Before entry) into window preconditions for the live-in
-// registers. ok is false when a live-in register has a type the encoder
-// cannot take as input (map values, data_end, sockets, mixed types): the
-// window should not be checked in that form.
+// registers. Pointers the encoder does not model (sockets, mixed types,
+// map values of joined states, ...) become opaque values (pre_ptr.go);
+// ok is false when a live-in cannot be stated at all.
 func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPre, ok bool) {
 	if s == nil {
 		return pre, false
@@ -22,6 +22,13 @@ func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPr
 			continue
 		}
 		g := s.Regs[r]
+		if p, handled, ok := preFromSafetyExt(s, &g); handled {
+			if !ok {
+				return pre, false
+			}
+			pre[r] = p
+			continue
+		}
 		switch g.Type {
 		case safety.ScalarValue:
 			v := g.V
@@ -45,7 +52,9 @@ func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPr
 				p.Kind = smt.PtrCtx
 			case safety.PtrPacket:
 				p.Kind = smt.PtrPacket
-				p.Range = max(0, int64(g.Range)-int64(g.Off))
+				// may be negative: only data+Range is known to be in
+				// the packet, not the pointer itself
+				p.Range = int64(g.Range) - int64(g.Off)
 			}
 			pre[r] = p
 		default:

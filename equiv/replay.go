@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -22,13 +23,17 @@ type Counterexample struct {
 	Window bool
 	// Diff says what differs, e.g. "r0: a=0x1 b=0x2".
 	Diff string
+	// Prologue (window inputs with map-value pointers, which interp
+	// cannot take as input registers): Input is a window input for
+	// Prologue followed by the side, run from slot 0 (Window is false).
+	Prologue []bpf.Insn
 }
 
 // String prints the input: registers (window), packet in hex, map entries.
 func (c *Counterexample) String() string {
 	var b strings.Builder
 	in := c.Input
-	if c.Window {
+	if c.Window || c.Prologue != nil {
 		for _, r := range in.RegInit.Regs() {
 			fmt.Fprintf(&b, "r%d=0x%x ", r, in.Regs[r])
 		}
@@ -130,6 +135,10 @@ func (c *Checker) input(q *query, m smt.Model, mach *interp.Machine) *interp.Inp
 				continue
 			}
 			p := q.regPre[r]
+			if p.ext() {
+				c.extRegInput(q, m, mach, in, r, p)
+				continue
+			}
 			switch p.Kind {
 			case smt.Scalar:
 				in.Regs[r], _ = m.Eval(enc.Sym(regName[r]))
@@ -226,11 +235,11 @@ type side struct {
 	insns []bpf.Insn
 }
 
-func (c *Checker) runSide(q *query, insns []bpf.Insn, in *interp.Input) (*side, error) {
+func (c *Checker) runSide(q *query, insns []bpf.Insn, in *interp.Input, pro []bpf.Insn) (*side, error) {
 	pads := max(maxExit(q.a), maxExit(q.b))
 	prog := insns
 	if q.window {
-		prog = padded(insns, pads, nil)
+		prog = append(slices.Clone(pro), padded(insns, pads, nil)...)
 	}
 	p, err := interp.NewProgram("replay", q.typ, prog, q.maps)
 	if err != nil {
@@ -240,8 +249,9 @@ func (c *Checker) runSide(q *query, insns []bpf.Insn, in *interp.Input) (*side, 
 	mach.Coverage = q.window
 	s := &side{mach: mach, insns: insns}
 	if q.window {
-		s.out = mach.RunWindow(in, 0, bpf.SlotCount(insns))
-		s.exit = exitOf(insns, s.out.Cover)
+		np := bpf.SlotCount(pro)
+		s.out = mach.RunWindow(in, 0, np+bpf.SlotCount(insns))
+		s.exit = exitOf(insns, s.out.Cover[2*np:])
 	} else {
 		s.out = mach.Run(in)
 	}
@@ -252,9 +262,9 @@ func (c *Checker) runSide(q *query, insns []bpf.Insn, in *interp.Input) (*side, 
 }
 
 // stackWord runs the window then reads the 8 stack bytes at r10+off.
-func (c *Checker) stackWord(q *query, insns []bpf.Insn, in *interp.Input, off int) (uint64, bool) {
+func (c *Checker) stackWord(q *query, insns []bpf.Insn, in *interp.Input, off int, pro []bpf.Insn) (uint64, bool) {
 	pads := max(maxExit(q.a), maxExit(q.b))
-	prog := padded(insns, pads, []bpf.Insn{bpf.LdxDW(bpf.R0, bpf.R10, int16(off)), bpf.Exit()})
+	prog := append(slices.Clone(pro), padded(insns, pads, []bpf.Insn{bpf.LdxDW(bpf.R0, bpf.R10, int16(off)), bpf.Exit()})...)
 	p, err := interp.NewProgram("replay", q.typ, prog, q.maps)
 	if err != nil {
 		return 0, false
@@ -315,11 +325,18 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 	}
 	in := c.input(q, m, interp.NewMachine(p0, nil))
 	cex := &Counterexample{Input: in, Window: q.window}
-	a, err := c.runSide(q, q.a, in)
+	pro, err := c.prologue(q, m, in)
+	if err != nil {
+		return cex, false, "prologue: " + err.Error()
+	}
+	if pro != nil {
+		cex.Prologue, cex.Window = pro, false
+	}
+	a, err := c.runSide(q, q.a, in, pro)
 	if err != nil {
 		return cex, false, "a: " + err.Error()
 	}
-	b, err := c.runSide(q, q.b, in)
+	b, err := c.runSide(q, q.b, in, pro)
 	if err != nil {
 		return cex, false, "b: " + err.Error()
 	}
@@ -377,8 +394,8 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 	}
 	if q.window && q.stack && a.exit != 0 {
 		for _, off := range c.stackDiffWords(q, m) {
-			va, oka := c.stackWord(q, q.a, in, off)
-			vb, okb := c.stackWord(q, q.b, in, off)
+			va, oka := c.stackWord(q, q.a, in, off, pro)
+			vb, okb := c.stackWord(q, q.b, in, off, pro)
 			if oka && okb && va != vb {
 				return d("stack at r10%+d: a=%#x b=%#x", off, va, vb)
 			}

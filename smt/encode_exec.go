@@ -515,14 +515,14 @@ func (r *run) alu(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 		if sw < 64 {
 			x = c.ZeroExt(64-sw, x)
 		}
-		return e.ScalarVal(x), nil
+		return taint(e.ScalarVal(x), dst, src), nil
 	default:
 		return Val{}, r.unsupported(info.Mnemonic)
 	}
 	if w == 32 {
 		res = zext32(c, res)
 	}
-	return e.ScalarVal(res), nil
+	return taint(e.ScalarVal(res), dst, src), nil
 }
 
 func bswap(c *Context, x Term, w int) Term {
@@ -580,7 +580,13 @@ func (r *run) ldImm64(in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 func (r *run) access(p Val, off int16, n int, write bool) (RegionKey, Term, int64, bool, error) {
 	e, c := r.e, r.e.C
 	switch p.Kind {
-	case Scalar, MapHandle:
+	case Scalar:
+		// A scalar the encoder knows is a pointer only when it tracked it:
+		// a pointer filled from a spill made before the window (or across
+		// merged paths) reads back as a scalar, and taking that as a fault
+		// would make A fault and every B "equal".
+		return RegionKey{}, Term{}, 0, false, r.unsupported("memory access through a value not known to be a pointer")
+	case MapHandle:
 		r.faultIf(e.tru) // not a pointer: interp faults (bad address)
 		return RegionKey{}, Term{}, 0, false, nil
 	case Opaque, Conflict:
@@ -657,6 +663,9 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 	e, c := r.e, r.e.C
 	p := r.use(st, in.Src)
 	n := int(info.Size)
+	if err := r.checkDirty(st, p); err != nil {
+		return Val{}, err
+	}
 	k, o, ko, kok, err := r.access(p, in.Off, n, false)
 	if err != nil {
 		return Val{}, err
@@ -737,6 +746,9 @@ func (r *run) store(st *state, in bpf.Insn, info *bpf.OpInfo) error {
 	e, c := r.e, r.e.C
 	p := r.use(st, in.Dst)
 	n := int(info.Size)
+	if err := r.checkDirty(st, p); err != nil {
+		return err
+	}
 	var v Val
 	if info.Kind == bpf.KindStoreImm {
 		v = e.ScalarVal(c.BV(uint64(int64(in.Imm)), 64))
@@ -774,7 +786,7 @@ func (r *run) storeVal(p Val, off int16, n int, v Val) error {
 		}
 		if i == 0 {
 			w.Size = n
-			if v.Kind != Scalar && v.Kind != Opaque && kok && n == 8 {
+			if v.Kind != Scalar && kok && n == 8 {
 				vv := v
 				w.Spill = &vv
 			}
@@ -859,6 +871,9 @@ func (r *run) call(st *state, in bpf.Insn) error {
 		}
 		mi := e.Cfg.Maps[mh.Map]
 		kp := r.use(st, bpf.R2)
+		if err := r.checkDirty(st, kp); err != nil {
+			return err
+		}
 		kc, key, err := r.bytesArg(kp, mi.KeySize)
 		if err != nil {
 			return err
@@ -886,6 +901,9 @@ func (r *run) call(st *state, in bpf.Insn) error {
 		} else {
 			if id == helperMapUpdate {
 				vp := r.use(st, bpf.R3)
+				if err := r.checkDirty(st, vp); err != nil {
+					return err
+				}
 				vc, _, err := r.bytesArg(vp, mi.ValueSize)
 				if err != nil {
 					return err
@@ -898,7 +916,7 @@ func (r *run) call(st *state, in bpf.Insn) error {
 	default:
 		for i := 1; i <= arity; i++ {
 			v := r.use(st, bpf.Reg(i))
-			if isPtr(v.Kind) {
+			if isPtr(v.Kind) || v.Kind == Opaque || v.Kind == Conflict {
 				return r.unsupported("pointer argument to helper " + bpf.HelperName(id))
 			}
 			args = append(args, v.T)
