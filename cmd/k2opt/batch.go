@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/k2opt/k2opt/cost"
@@ -327,7 +328,8 @@ func runBatch(v *batchFlagVals, args []string, stdout, stderr io.Writer) (*batch
 		objs = append(objs, &batchObject{key: key, path: p})
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM is what CI runners and Kubernetes send on cancellation.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	// Prepare: read, hash, load state; queue the programs still to search.
