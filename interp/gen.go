@@ -572,9 +572,11 @@ func GenCoverage(p *Program, rng *rand.Rand, budget int) (kept []*Input, covered
 				queue = append(queue, steer(in, c, m)...)
 			}
 		}
-		if gain && len(p.Maps) > 0 {
+		if len(p.Maps) > 0 && (gain || runs%16 == 0) {
 			// keys this input looked up become entries of a new
-			// candidate (the input itself stays: only add, never replace)
+			// candidate (the input itself stays: only add, never replace);
+			// also now and then for inputs that gained nothing (a solved
+			// key field that now misses, e.g. a protocol in a service key)
 			runs++
 			if v := withLookedUp(p, m, in, rng); v != nil {
 				queue = append(queue, v)
