@@ -65,22 +65,34 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		debugf("decline: no entry state")
 		return synth.Unknown, nil, nil
 	}
-	// A live-in register uninitialised on entry (liveness over-approximates,
-	// e.g. by helper arity) may hold any value. That precondition is sound:
-	// a candidate that reads it differs on some value, and the static check
-	// rejects uninitialised reads anyway.
+	// Preconditions are needed only for the live-in registers either side
+	// reads. One that neither reads merely passes through: any value is a
+	// sound precondition (B cannot recreate an unknown value without
+	// reading it), whatever its real type.
+	var read bpf.RegSet
+	for _, in := range q.Orig {
+		read |= in.Reads()
+	}
+	for _, in := range q.Cand {
+		read |= in.Reads()
+	}
+	// A read register uninitialised on entry (liveness over-approximates,
+	// e.g. by helper arity) may hold any value, which is again sound: a
+	// candidate that depends on it differs on some value, and the static
+	// check rejects uninitialised reads anyway.
 	entry := *q.Entry
 	for r := range entry.Regs {
 		if entry.Regs[r].Type == safety.NotInit {
 			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
 		}
 	}
-	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn)
+	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn&read)
 	if !ok {
-		debugf("decline: live-in types %v", liveTypes(&entry, q.Window.LiveIn))
+		debugf("decline: live-in types %v", liveTypes(&entry, q.Window.LiveIn&read))
 		return synth.Unknown, nil, nil
 	}
 	w.Pre = pre
+	w.StackDead = allDead(q.StackDead)
 	c := p.pool.Get().(*equiv.Checker)
 	defer p.pool.Put(c)
 	p.checks.Add(1)
@@ -103,6 +115,20 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		return synth.NotEquivalent, nil, nil
 	}
 	return synth.Unknown, nil, nil
+}
+
+// allDead reports whether the mask covers the whole 512-byte stack and
+// marks every byte dead; equiv can only drop the stack comparison whole.
+func allDead(dead []bool) bool {
+	if len(dead) != 512 {
+		return false
+	}
+	for _, d := range dead {
+		if !d {
+			return false
+		}
+	}
+	return true
 }
 
 func liveTypes(s *safety.Summary, live bpf.RegSet) []string {
