@@ -2,6 +2,8 @@ package safety
 
 import (
 	"sync"
+
+	"github.com/k2opt/k2opt/bpf"
 )
 
 // slab hands out T values from chunks that are reused across Verify calls:
@@ -56,6 +58,13 @@ type arena struct {
 type scratch struct {
 	visited [][]*checkpoint
 	ptrType []Type
+	work    []pending
+	ids     [][2]uint32
+	// buildCache's temporaries
+	atSlot []int32
+	seen   []bool
+	stack  []int32
+	useDef []bpf.RegSet
 }
 
 // grow returns (*buf)[:n], reallocating when the capacity is short. The

@@ -27,14 +27,16 @@ type progCache struct {
 }
 
 // insnMeta is the static information about one instruction that the
-// interpreter consults on every step.
+// interpreter consults on every step. It holds no pointers, so the
+// garbage collector does not scan the table.
 type insnMeta struct {
-	info   *bpf.OpInfo
 	op     bpf.Op
 	slot   int32
 	target int32 // jump target (instruction index), -1 when none
 	flags  uint8
 }
+
+func (m *insnMeta) info() *bpf.OpInfo { return m.op.Info() }
 
 const (
 	mPrune    uint8 = 1 << iota // a prune point (is_state_visited runs here)
@@ -48,7 +50,7 @@ func jumpTarget(in bpf.Insn, m *insnMeta) (int, bool) {
 	switch {
 	case m.op == bpf.OpGotol:
 		return int(m.slot) + 1 + int(in.Imm), true
-	case m.info.Flags&bpf.FlagJump != 0:
+	case m.info().Flags&bpf.FlagJump != 0:
 		return int(m.slot) + 1 + int(in.Off), true
 	}
 	return 0, false
@@ -70,11 +72,11 @@ func (pc *progCache) matches(p *Program) bool {
 // cached returns p's static tables, building them when p changed since the
 // last call. Concurrent Verify calls on one Program are safe: each builds
 // or reads an immutable cache.
-func cached(p *Program) *progCache {
+func cached(p *Program, sc *scratch) *progCache {
 	if pc := p.cache.Load(); pc != nil && pc.matches(p) {
 		return pc
 	}
-	pc := buildCache(p)
+	pc := buildCache(p, sc)
 	p.cache.Store(pc)
 	return pc
 }
@@ -92,7 +94,7 @@ func (pc *progCache) fail(p *Program, i int, prop Property, format string, args 
 
 // buildCache validates encodings and control flow (check_cfg) and
 // computes the static facts.
-func buildCache(p *Program) *progCache {
+func buildCache(p *Program, sc *scratch) *progCache {
 	n := len(p.Insns)
 	pc := &progCache{insns: slices.Clone(p.Insns), typ: p.Type, bounds: make([]int, 0, 2*len(p.Funcs))}
 	for _, f := range p.Funcs {
@@ -102,7 +104,7 @@ func buildCache(p *Program) *progCache {
 	slot := 0
 	for i, in := range p.Insns {
 		op := in.Op()
-		pc.meta[i] = insnMeta{info: op.Info(), op: op, slot: int32(slot), target: -1}
+		pc.meta[i] = insnMeta{op: op, slot: int32(slot), target: -1}
 		slot += in.Slots()
 	}
 	var err error
@@ -119,7 +121,7 @@ func buildCache(p *Program) *progCache {
 			return pc.fail(p, i, prop, "%v", err)
 		}
 	}
-	atSlot := make([]int32, slot)
+	atSlot := grow(&sc.atSlot, slot)
 	for i := range atSlot {
 		atSlot[i] = -1
 	}
@@ -133,7 +135,7 @@ func buildCache(p *Program) *progCache {
 		}
 		f := p.Funcs[fi]
 		m := &pc.meta[i]
-		info := m.info
+		info := m.info()
 		if info.Class == bpf.ClassJMP || info.Class == bpf.ClassJMP32 {
 			m.flags |= mJmp
 		}
@@ -174,8 +176,9 @@ func buildCache(p *Program) *progCache {
 		}
 	}
 	// check_cfg: every instruction must be reachable from its function's start.
-	seen := make([]bool, n)
-	var stack []int32
+	seen := grow(&sc.seen, n)
+	clear(seen)
+	stack := sc.stack[:0]
 	for _, fn := range p.Funcs {
 		stack = append(stack[:0], int32(fn.Start))
 		seen[fn.Start] = true
@@ -198,6 +201,7 @@ func buildCache(p *Program) *progCache {
 			return pc.fail(p, i, Malformed, "unreachable insn %d", pc.meta[i].slot)
 		}
 	}
-	pc.live = liveIn(p, pc.meta)
+	sc.stack = stack
+	pc.live = liveIn(p, pc.meta, sc)
 	return pc
 }

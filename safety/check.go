@@ -99,6 +99,7 @@ var errStop = errors.New("stop")
 func Verify(p *Program, opts *Options) *Result {
 	c := &checker{p: p, res: &Result{}, ar: arenaPool.Get().(*arena)}
 	defer func() {
+		c.ar.scratch.work, c.ar.scratch.ids = c.work[:0], c.ids.pairs[:0]
 		c.ar.reset()
 		arenaPool.Put(c.ar)
 	}()
@@ -140,7 +141,7 @@ func (c *checker) setup() error {
 	if len(p.Funcs) == 0 {
 		p.Funcs = []Func{{Name: p.Name, Start: 0, End: n}}
 	}
-	pc := cached(p)
+	pc := cached(p, &c.ar.scratch)
 	c.meta, c.live, c.pi = pc.meta, pc.live, pc.pi
 	if pc.diag != nil {
 		d := *pc.diag
@@ -153,6 +154,8 @@ func (c *checker) setup() error {
 		}
 	}
 	sc := &c.ar.scratch
+	c.work = sc.work[:0]
+	c.ids.pairs = sc.ids[:0]
 	c.visited = grow(&sc.visited, n)
 	for i := range c.visited {
 		c.visited[i] = c.visited[i][:0]

@@ -5,12 +5,12 @@ import "github.com/k2opt/k2opt/bpf"
 // liveIn computes, per instruction, the registers read before being written
 // on some path from it (backward dataflow inside each function). State
 // pruning ignores dead registers, as the kernel's read marks do.
-func liveIn(p *Program, meta []insnMeta) []bpf.RegSet {
+func liveIn(p *Program, meta []insnMeta, sc *scratch) []bpf.RegSet {
 	n := len(p.Insns)
-	buf := make([]bpf.RegSet, 3*n)
-	use, def, live := buf[:n], buf[n:2*n], buf[2*n:]
+	buf := grow(&sc.useDef, 2*n)
+	use, def, live := buf[:n], buf[n:], make([]bpf.RegSet, n)
 	for i, in := range p.Insns {
-		info := meta[i].info
+		info := meta[i].info()
 		var r, w bpf.RegSet
 		switch meta[i].op {
 		case bpf.OpCallLocal:

@@ -80,15 +80,14 @@ func (s *Scalar) sync() {
 		*s = Const(s.T.Value)
 		return
 	}
-	for range 3 {
-		prev := *s
-		s.fromTnum()
-		s.deduce()
-		s.toTnum()
-		if s.same(&prev) {
-			return // stable: another round changes nothing
-		}
-	}
+	// The kernel's fixed sequence (reg_bounds_sync in recent kernels):
+	// bounds from the tnum, three deduction rounds, the tnum from the
+	// bounds, bounds from the tnum again.
+	s.fromTnum()
+	s.deduce()
+	s.deduce()
+	s.deduce()
+	s.toTnum()
 	s.fromTnum()
 }
 
@@ -96,12 +95,6 @@ func (s *Scalar) sync() {
 func (s *Scalar) holds(v uint64) bool {
 	return s.Umin <= v && v <= s.Umax && s.Smin <= int64(v) && int64(v) <= s.Smax &&
 		s.U32min <= uint32(v) && uint32(v) <= s.U32max && s.S32min <= int32(v) && int32(v) <= s.S32max
-}
-
-// same is s == o, field by field (cheaper than a memory compare call).
-func (s *Scalar) same(o *Scalar) bool {
-	return s.T == o.T && s.Umin == o.Umin && s.Umax == o.Umax && s.Smin == o.Smin && s.Smax == o.Smax &&
-		s.U32min == o.U32min && s.U32max == o.U32max && s.S32min == o.S32min && s.S32max == o.S32max
 }
 
 func (s *Scalar) fromTnum() {

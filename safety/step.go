@@ -15,7 +15,7 @@ const maxVarOff = 1 << 29
 // or -1 when the path ends. Forked paths are queued with c.fork.
 func (c *checker) step(pc int, st *State) (int, error) {
 	in := c.p.Insns[pc]
-	info := c.meta[pc].info
+	info := c.meta[pc].info()
 	f := st.cur()
 	switch info.Class {
 	case bpf.ClassALU, bpf.ClassALU64:
@@ -268,30 +268,37 @@ func (c *checker) checkMem(pc int, st *State, ptr *Reg, a access) (Reg, error) {
 	case PtrStack:
 		return Reg{}, nil // handled by the caller
 	case PtrMapValue, PtrMem:
-		size, what, prop := int64(0), "", MapBounds
+		// what names the memory in diagnostics (built only on failure).
+		size, prop := int64(0), MapBounds
+		what := func() string {
+			if ptr.Type == PtrMapValue {
+				return "map value " + ptr.Map.Name
+			}
+			return "memory"
+		}
 		if ptr.Type == PtrMapValue {
-			size, what = int64(ptr.Map.ValueSize), "map value "+ptr.Map.Name
+			size = int64(ptr.Map.ValueSize)
 			if a.write && ptr.Map.ReadOnly {
 				return Reg{}, c.fail(pc, MapAccess, "write into read-only map %s", ptr.Map.Name)
 			}
 		} else {
-			size, what = int64(ptr.Size), "memory"
+			size = int64(ptr.Size)
 		}
 		lo := int64(ptr.Off) + int64(a.off) + ptr.V.Smin
 		if lo < 0 {
-			return Reg{}, c.fail(pc, prop, "r%d min value is negative (offset %d into %s)", a.reg, lo, what)
+			return Reg{}, c.fail(pc, prop, "r%d min value is negative (offset %d into %s)", a.reg, lo, what())
 		}
 		if ptr.V.Umax >= maxVarOff {
-			return Reg{}, c.fail(pc, prop, "r%d unbounded memory access into %s", a.reg, what)
+			return Reg{}, c.fail(pc, prop, "r%d unbounded memory access into %s", a.reg, what())
 		}
 		hi := int64(ptr.Off) + int64(a.off) + int64(ptr.V.Umax) + int64(a.size)
 		if hi > size {
-			return Reg{}, c.fail(pc, prop, "invalid access to %s: off=%d size=%d, value_size=%d", what, hi-int64(a.size), a.size, size)
+			return Reg{}, c.fail(pc, prop, "invalid access to %s: off=%d size=%d, value_size=%d", what(), hi-int64(a.size), a.size, size)
 		}
 		if ptr.Type == PtrMapValue && ptr.Map.SpinLockOff >= 0 {
 			l := int64(ptr.Map.SpinLockOff)
 			if lo < l+4 && hi > l {
-				return Reg{}, c.fail(pc, MapAccess, "direct access to bpf_spin_lock in %s is disallowed", what)
+				return Reg{}, c.fail(pc, MapAccess, "direct access to bpf_spin_lock in %s is disallowed", what())
 			}
 		}
 		if a.atom {
