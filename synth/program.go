@@ -60,6 +60,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			return res, nil
 		}
 		l.processed = vr.Processed
+		l.strict = safety.Verify(l.p, &safety.Options{Unprivileged: true}).Accepted
 		rep.ProcessedBefore += vr.Processed
 		fu := l.p.Funcs[l.fi]
 		if len(vr.Before) >= fu.End && fu.End-fu.Start == len(insns) {
@@ -116,7 +117,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			if err != nil {
 				return rw, 0, err
 			}
-			v := safety.Verify(q, nil)
+			v := safety.Verify(q, &safety.Options{Unprivileged: l.strict})
 			if !v.Accepted {
 				return rw, 0, fmt.Errorf("safety rejected: %v", v.Err())
 			}
@@ -259,6 +260,11 @@ type linkedProg struct {
 	p         *safety.Program
 	fi        int // index of the function in p.Funcs
 	processed int
+	// strict: the original also passes the unprivileged rules (no read of
+	// uninitialised stack), so candidates must too. Window proofs assume
+	// the stack they read is initialised; a root-only uninitialised read
+	// would make the rewrite non-deterministic.
+	strict bool
 }
 
 // linkedPrograms links fn itself (an entry program) or every entry program
