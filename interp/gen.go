@@ -343,10 +343,22 @@ func GenInputs(p *Program, rng *rand.Rand, n int) []*Input {
 		} else {
 			in.Ctx = make([]byte, layout.size)
 			for i := 0; i+8 <= len(in.Ctx); i += 8 {
-				binary.NativeEndian.PutUint64(in.Ctx[i:], RandValue(rng))
+				v := RandValue(rng)
+				if rng.IntN(4) == 0 {
+					v = probeAddr // a pointer argument probe_read can follow
+				}
+				binary.NativeEndian.PutUint64(in.Ctx[i:], v)
 			}
 		}
 		in.Env = Env{Ktime: rng.Uint64() >> 1, KtimeStep: uint64(rng.IntN(1000)), Rand: rng.Uint64(), PidTgid: rng.Uint64(), UidGid: rng.Uint64()}
+		if !layout.packet {
+			// readable memory behind probeAddr: a NUL-terminated string
+			in.Env.ProbeAddr = probeAddr
+			in.Env.ProbeMem = make([]byte, 64)
+			for i := range rng.IntN(48) {
+				in.Env.ProbeMem[i] = byte('a' + rng.IntN(26))
+			}
+		}
 		randEnvChoices(rng, &in.Env)
 		out = append(out, in)
 		if len(out) >= n || len(p.Maps) == 0 {
@@ -446,6 +458,10 @@ func withLookedUp(p *Program, m *Machine, in *Input, rng *rand.Rand) *Input {
 	}
 	return v
 }
+
+// probeAddr is where GenInputs maps Env.ProbeMem for tracing programs
+// (a kernel direct-map address).
+const probeAddr = 0xffff888000100000
 
 func hasKey(kvs []KV, key []byte) bool {
 	for _, kv := range kvs {
