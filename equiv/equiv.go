@@ -62,9 +62,10 @@ type RegPre struct {
 	Umin, Umax   uint64
 	// Pointer extensions (pre_ptr.go): VarOff adds a variable offset with
 	// the scalar bounds above (packet, map value); PktEnd is data_end;
-	// Null: a map value that may be NULL; Map: the map of a map value.
-	VarOff, PktEnd, Null bool
-	Map                  MapRef
+	// Null: a map value that may be NULL; Map: the map of a map value;
+	// MapUnsure: Map's shape is that of one of the possible maps only.
+	VarOff, PktEnd, Null, MapUnsure bool
+	Map                             MapRef
 }
 
 // AnyScalar is an unconstrained scalar precondition.
@@ -312,11 +313,11 @@ func (c *Checker) solve(ctx context.Context, q *query) (Result, error) {
 	z := c.ctx
 	diff := c.diff(q)
 	c.solver.Push()
-	defer c.solver.Pop(1)
+	defer func() { c.solver.Pop(1 + q.extraScopes()) }()
 	c.solver.Assert(enc.Assume...)
 	c.solver.Assert(q.pre...)
 	c.solver.Assert(z.Not(fa.Fault), z.Or(fb.Fault, diff))
-	res, err := c.solver.Check(ctx)
+	res, err := c.check(ctx, q)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return Result{Verdict: Unknown, Reason: err.Error()}, nil
@@ -327,7 +328,7 @@ func (c *Checker) solve(ctx context.Context, q *query) (Result, error) {
 	case smt.Unsat:
 		return Result{Verdict: Equal}, nil
 	case smt.Unknown:
-		return Result{Verdict: Unknown, Reason: "solver: " + c.solver.ReasonUnknown()}, nil
+		return Result{Verdict: Unknown, Reason: q.unknownReason(c.solver)}, nil
 	}
 	m, err := c.solver.Model()
 	if err != nil {

@@ -30,6 +30,7 @@ package equiv
 // Counterexample then carries the prologue (Window is false).
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -120,6 +121,8 @@ type extState struct {
 	key    [bpf.NumRegs]smt.Term // map values: key bits
 	null   [bpf.NumRegs]smt.Term // map values that may be NULL: Bool
 	varOff [bpf.NumRegs]smt.Term // variable offsets
+	scopes int                   // solver scopes check left pushed
+	why    string                // Unknown reason set by check
 }
 
 // extMaps adds the maps of map-value live-ins to the query's maps (the
@@ -138,6 +141,14 @@ func (q *query) extMaps(w *Window) error {
 		if !lookupable(ref.Type) || ref.KeySize == 0 || ref.ValueSize == 0 {
 			return fmt.Errorf("live-in r%d: value of map %q (%s) not supported", r, ref.Name, ref.Type)
 		}
+		if p.MapUnsure {
+			// A private region: sound only if nothing else in the
+			// window can point into a map.
+			if err := soleMapPointer(w, r); err != nil {
+				return err
+			}
+			ref = unsureRef(ref)
+		}
 		i := mapIndex(maps, ref)
 		if i < 0 {
 			maps = append(maps, interp.MapSpec{Name: ref.Name, Type: ref.Type, KeySize: ref.KeySize,
@@ -148,6 +159,34 @@ func (q *query) extMaps(w *Window) error {
 	}
 	q.maps = maps
 	q.enc.Cfg.Maps = mapInfos(maps)
+	for i := range maps {
+		q.enc.Cfg.Maps[i].Unsure = len(maps[i].Name) > 0 && maps[i].Name[0] == '?'
+	}
+	return nil
+}
+
+// unsureRef is the private map of a map value whose map is not known.
+func unsureRef(ref MapRef) MapRef {
+	ref.Name = "?" + ref.Name
+	return ref
+}
+
+// soleMapPointer: r is the window's only live-in map value, and neither
+// side makes calls (lookups) or loads map-value addresses.
+func soleMapPointer(w *Window, r bpf.Reg) error {
+	for _, o := range w.LiveIn.Regs() {
+		if o != r && o != bpf.R10 && w.Pre[o].Kind == smt.PtrMapVal {
+			return fmt.Errorf("live-in r%d: map value of an unsure map next to another map value (r%d)", r, o)
+		}
+	}
+	for _, insns := range [][]bpf.Insn{w.A, w.B} {
+		for _, x := range insns {
+			p := x.Info().Pseudo
+			if x.IsCall() || x.IsLdImm64() && (p == bpf.PseudoMapValue || p == bpf.PseudoMapIdxValue) {
+				return fmt.Errorf("live-in r%d: map value of an unsure map in a window with calls or map values", r)
+			}
+		}
+	}
 	return nil
 }
 
@@ -199,7 +238,11 @@ func (c *Checker) preValExt(q *query, r bpf.Reg, p RegPre) (smt.Val, []smt.Term,
 		}
 		return enc.PtrVal(smt.PtrPacket, enc.PktBase(), off, 0, false), cons, nil
 	case smt.PtrMapVal:
-		mi := mapIndex(q.maps, p.Map)
+		ref := p.Map
+		if p.MapUnsure {
+			ref = unsureRef(ref)
+		}
+		mi := mapIndex(q.maps, ref)
 		if mi < 0 {
 			return smt.Val{}, nil, fmt.Errorf("live-in r%d: map %q unknown", r, p.Map.Name)
 		}
@@ -223,8 +266,9 @@ func (c *Checker) preValExt(q *query, r bpf.Reg, p RegPre) (smt.Val, []smt.Term,
 func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok bool) {
 	// A summary joined from several states may name one map for values of
 	// different maps and misplace offsets folded into V (safety's
-	// summarize), so its pointer details are trusted only for one state.
-	exact := s.Paths <= 1
+	// summarize), so its pointer details are trusted only for one state,
+	// or when the fixed offset is not 0 (a fold sets it to 0).
+	exact := s.Paths <= 1 || g.Off != 0
 	switch g.Type {
 	case safety.ScalarValue, safety.PtrStack, safety.PtrCtx:
 		if g.Type != safety.ScalarValue && (!g.V.IsConst() || g.V.T.Value != 0 || g.Null ||
@@ -258,12 +302,20 @@ func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok b
 		return RegPre{Kind: smt.PtrPacket, PktEnd: true}, true, true
 	case safety.PtrMapValue:
 		m := g.Map
-		if !exact || m == nil || !lookupable(m.Type) || m.KeySize == 0 || m.ValueSize == 0 {
+		if m == nil || !lookupable(m.Type) || m.KeySize == 0 || m.ValueSize == 0 {
 			return RegPre{Kind: smt.Opaque}, true, true
 		}
 		p = RegPre{Kind: smt.PtrMapVal, Off: int64(g.Off), Null: g.Null,
 			Map: MapRef{Name: m.Name, Type: m.Type, KeySize: m.KeySize, ValueSize: m.ValueSize,
 				MaxEntries: m.MaxEntries, ReadOnly: m.ReadOnly}}
+		if !exact {
+			// one of several maps: a private region of symbolic size
+			p.MapUnsure = true
+			if !g.V.IsConst() || g.V.T.Value != 0 {
+				p.VarOff = true // offsets folded into V: any within the verifier's limit
+			}
+			return p, true, true
+		}
 		if !g.V.IsConst() || g.V.T.Value != 0 {
 			v := g.V
 			p.VarOff = true
@@ -423,10 +475,10 @@ func (c *Checker) prologue(q *query, m smt.Model, in *interp.Input) ([]bpf.Insn,
 // keys: the flags, and for map values the map's shape, name and which of
 // the window's maps it is (aliasing with ld_imm64 maps depends on it).
 func appendPreExt(b []byte, p *RegPre, maps []interp.MapSpec) []byte {
-	if !p.VarOff && !p.PktEnd && !p.Null && p.Map == (MapRef{}) {
+	if !p.VarOff && !p.PktEnd && !p.Null && !p.MapUnsure && p.Map == (MapRef{}) {
 		return b
 	}
-	b = append(b, 0xfd, boolByte(p.VarOff), boolByte(p.PktEnd), boolByte(p.Null))
+	b = append(b, 0xfd, boolByte(p.VarOff), boolByte(p.PktEnd), boolByte(p.Null), boolByte(p.MapUnsure))
 	if p.Map != (MapRef{}) {
 		m := &p.Map
 		b = binary.LittleEndian.AppendUint32(b, uint32(m.Type))
@@ -439,4 +491,59 @@ func appendPreExt(b []byte, p *RegPre, maps []interp.MapSpec) []byte {
 		b = append(b, m.Name...)
 	}
 	return b
+}
+
+// check runs the solver. With values of unsure maps it first asks with
+// each such map's size and read-only flag fixed to the summary's map
+// (whose models replay in interp); only when that is unsat does it ask
+// for any size, and a difference there alone is Unknown (it cannot be
+// replayed with the summary's map).
+func (c *Checker) check(ctx context.Context, q *query) (smt.Result, error) {
+	var hint []smt.Term
+	if q.ext != nil {
+		z := c.ctx
+		for i := range q.maps {
+			if !q.enc.Cfg.Maps[i].Unsure {
+				continue
+			}
+			size, ro := q.enc.UnsureMap(i)
+			hint = append(hint, z.Eq(size, z.BV(uint64(q.maps[i].ValueSize), 64)))
+			if q.maps[i].ReadOnly {
+				hint = append(hint, ro)
+			} else {
+				hint = append(hint, z.Not(ro))
+			}
+		}
+	}
+	if len(hint) == 0 {
+		return c.solver.Check(ctx)
+	}
+	c.solver.Push()
+	c.solver.Assert(hint...)
+	res, err := c.solver.Check(ctx)
+	if err != nil || res != smt.Unsat {
+		q.ext.scopes = 1 // the caller reads the model, then pops
+		return res, err
+	}
+	c.solver.Pop(1)
+	res, err = c.solver.Check(ctx)
+	if err == nil && res == smt.Sat {
+		q.ext.why = "differs only for maps of another value size than the summary's (unsure map)"
+		return smt.Unknown, nil
+	}
+	return res, err
+}
+
+func (q *query) extraScopes() int {
+	if q.ext == nil {
+		return 0
+	}
+	return q.ext.scopes
+}
+
+func (q *query) unknownReason(s *smt.Solver) string {
+	if q.ext != nil && q.ext.why != "" {
+		return q.ext.why
+	}
+	return "solver: " + s.ReasonUnknown()
 }

@@ -22,6 +22,7 @@ var (
 	mvA   = RegPre{Kind: smt.PtrMapVal, Map: refA}
 	mvH8  = RegPre{Kind: smt.PtrMapVal, Map: refH, Off: 8}
 	mvHN  = RegPre{Kind: smt.PtrMapVal, Map: refH, Null: true}
+	mvHU  = RegPre{Kind: smt.PtrMapVal, Map: refH, MapUnsure: true}
 	// a map value at a variable offset 0..8 (multiple of 4)
 	mvHV    = RegPre{Kind: smt.PtrMapVal, Map: refH, VarOff: true, Known: ^uint64(0xc), Umax: 8}
 	pktEnd  = RegPre{Kind: smt.PtrPacket, PktEnd: true}
@@ -88,6 +89,17 @@ var ptrCases = []tcase{
 		b: I{LdxW(R7, R6, 0), StW(R10, -4, 1), StDW(R10, -24, 0), StDW(R10, -16, 0), LdMapFD(R1, 0), Mov64Reg(R2, R10), Add64Imm(R2, -4),
 			Mov64Reg(R3, R10), Add64Imm(R3, -24), Mov64Imm(R4, 0), Call(2), Mov64Reg(R0, R7)},
 		pre: map[Reg]RegPre{R6: mvH}, want: Unknown},
+	// map values whose map the summary cannot name for sure
+	{name: "unsure map value: reload", a: I{LdxW(R0, R1, 4), LdxW(R3, R1, 4)}, b: I{LdxW(R0, R1, 4), Mov64Reg(R3, R0)},
+		in: RegsOf(R1), out: RegsOf(R0, R3), pre: map[Reg]RegPre{R1: mvHU}, want: Equal},
+	{name: "unsure map value: b reads beyond a", a: I{LdxW(R0, R1, 0)}, b: I{LdxW(R0, R1, 0), LdxW(R3, R1, 12)},
+		in: RegsOf(R1), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvHU}, want: Unknown},
+	{name: "unsure map value: b reads past the value", a: I{LdxW(R0, R1, 12)}, b: I{LdxW(R0, R1, 13)},
+		in: RegsOf(R1), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvHU}, want: NotEqual},
+	{name: "unsure map value: store dropped", a: I{StW(R1, 4, 1), Mov64Imm(R0, 0)}, b: I{Mov64Imm(R0, 0)},
+		in: RegsOf(R1), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvHU}, want: NotEqual},
+	{name: "unsure map value next to another", a: I{StW(R1, 0, 5), LdxW(R0, R2, 0)}, b: I{LdxW(R0, R2, 0), StW(R1, 0, 5)},
+		in: RegsOf(R1, R2), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvHU, R2: mvH2}, want: Unknown},
 	// data_end and packet pointers with variable offsets
 	{name: "data_end bound removed", a: I{Mov64Reg(R4, R2), Add64Imm(R4, 20), Mov64Imm(R0, 0), JgtReg(R4, R3, 1), Mov64Imm(R0, 1)},
 		b: I{Mov64Imm(R0, 1)}, in: RegsOf(R2, R3), out: RegsOf(R0), pre: map[Reg]RegPre{R2: pkt14, R3: pktEnd}, want: NotEqual},
@@ -171,12 +183,17 @@ func TestPreFromSafetyPointers(t *testing.T) {
 		{"pkt checked", safety.Reg{Type: safety.PtrPacket, V: zero, Off: 14, Range: 34}, 3, RegPre{Kind: smt.PtrPacket, Off: 14, Range: 20}},
 		{"pkt var", safety.Reg{Type: safety.PtrPacket, V: v, Off: 14, Range: 34}, 1,
 			RegPre{Kind: smt.PtrPacket, VarOff: true, Off: 14, Range: 20, Known: ^v.T.Mask, Value: v.T.Value, Umax: 20}},
-		{"pkt var joined", safety.Reg{Type: safety.PtrPacket, V: v, Off: 14, Range: 34}, 2, RegPre{Kind: smt.PtrPacket, VarOff: true}},
+		{"pkt var joined", safety.Reg{Type: safety.PtrPacket, V: v, Range: 34}, 2, RegPre{Kind: smt.PtrPacket, VarOff: true}},
+		{"pkt var joined, offset 14", safety.Reg{Type: safety.PtrPacket, V: v, Off: 14, Range: 34}, 2,
+			RegPre{Kind: smt.PtrPacket, VarOff: true, Off: 14, Range: 20, Known: ^v.T.Mask, Value: v.T.Value, Umax: 20}},
 		{"map value", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m, Off: 4}, 1,
 			RegPre{Kind: smt.PtrMapVal, Off: 4, Map: MapRef{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 16, MaxEntries: 16}}},
 		{"map value or null", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m, Null: true}, 1,
 			RegPre{Kind: smt.PtrMapVal, Null: true, Map: MapRef{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 16, MaxEntries: 16}}},
-		{"map value joined", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m}, 2, RegPre{Kind: smt.Opaque}},
+		{"map value joined", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m}, 2, RegPre{Kind: smt.PtrMapVal, MapUnsure: true, Map: refH}},
+		{"map value joined, offset 4", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m, Off: 4}, 2, RegPre{Kind: smt.PtrMapVal, Off: 4, Map: refH}},
+		{"map value joined, variable offset", safety.Reg{Type: safety.PtrMapValue, V: v, Map: m}, 2,
+			RegPre{Kind: smt.PtrMapVal, MapUnsure: true, VarOff: true, Map: refH}},
 		{"lpm value", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: lpm}, 1, RegPre{Kind: smt.Opaque}},
 		{"mixed", safety.Reg{Type: safety.Mixed}, 2, RegPre{Kind: smt.Opaque}},
 		{"socket", safety.Reg{Type: safety.PtrSock, V: zero}, 1, RegPre{Kind: smt.Opaque}},

@@ -97,6 +97,9 @@ type MapInfo struct {
 	MaxEntries         uint32
 	Array              bool // lookups of keys < MaxEntries never fail, others always do
 	ReadOnly           bool
+	// Unsure: a map-value pointer's map is not known (one of several):
+	// its value size and read-only flag are symbolic (encode_opaque.go).
+	Unsure bool
 }
 
 // Config fixes the environment of an encoding; both runs of an equivalence

@@ -641,6 +641,14 @@ func (r *run) access(p Val, off int16, n int, write bool) (RegionKey, Term, int6
 		}
 	case PtrMapVal:
 		r.faultIf(p.Null)
+		if e.Cfg.Maps[p.Map].Unsure {
+			size, ro := e.UnsureMap(p.Map)
+			inBounds(c.BV(0, 64), size, 0, 0, false)
+			if write {
+				r.faultIf(ro)
+			}
+			break
+		}
 		vs := int64(e.Cfg.Maps[p.Map].ValueSize)
 		inBounds(c.BV(0, 64), c.BV(uint64(vs), 64), 0, vs, true)
 		if write && e.Cfg.Maps[p.Map].ReadOnly {

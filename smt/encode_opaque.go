@@ -1,5 +1,7 @@
 package smt
 
+import "fmt"
+
 // Opaque values, map-value pointers made from a precondition, and the
 // map-update guard on map-value accesses.
 
@@ -42,4 +44,15 @@ func (r *run) checkDirty(st *state, p Val) error {
 		return r.unsupported("map value access after an update or delete of the same map")
 	}
 	return nil
+}
+
+// UnsureMap is the symbolic value size (1..1<<16) and read-only flag of a
+// map whose identity is not known.
+func (e *Encoder) UnsureMap(m int) (size, ro Term) {
+	size = e.Sym(fmt.Sprintf("valsize%d", m))
+	if _, ok := e.consts[fmt.Sprintf("valro%d", m)]; !ok {
+		e.Assume = append(e.Assume, e.C.UGE(size, e.C.BV(1, 64)), e.C.ULE(size, e.C.BV(1<<16, 64)))
+		e.consts[fmt.Sprintf("valro%d", m)] = e.C.Const(fmt.Sprintf("valro%d", m), e.C.BoolSort())
+	}
+	return size, e.consts[fmt.Sprintf("valro%d", m)]
 }
