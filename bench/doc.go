@@ -6,10 +6,10 @@
 //
 // Method: every program runs on the same inputs (packets from
 // interp.GenPacket, one per packet shape the generator knows, the ones the
-// test run refuses left out). One trial is one BPF_PROG_TEST_RUN with
-// Options.Repeat runs per input, for the original and the optimized
-// object, in alternating order; a trial's value is the kernel-measured
-// mean ns/run over the inputs. The change is computed per trial (paired),
+// test run refuses left out). One trial is, for every input, one
+// BPF_PROG_TEST_RUN with Options.Repeat runs on the original and one on the
+// optimized object, back to back in alternating order; a trial's value is
+// the kernel-measured mean ns/run over the inputs. The change is computed per trial (paired),
 // so drift that affects both sides cancels.
 //
 // What it does not do: programs the kernel cannot test-run (kprobe,

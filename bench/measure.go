@@ -171,42 +171,36 @@ func measureProgram(bo, ao *kernel.Object, v kernel.Verdict, o *Options) Program
 			}
 		}
 	}
-	run := func(obj *kernel.Object) (float64, error) {
-		var sum float64
-		for _, in := range inputs {
-			in.Repeat = o.Repeat
-			r, err := obj.TestRun(v.Program, in)
-			if err != nil {
-				return 0, err
-			}
-			sum += float64(r.Duration.Nanoseconds())
-		}
-		return sum / float64(len(inputs)), nil
-	}
+	// One trial runs every input on both sides back to back, alternating
+	// which side goes first, so that drift (frequency, other load) hits
+	// both sides of a pair alike.
 	var bs, as, ch []float64
 	for t := range o.Trials {
-		// Alternate which side goes first so that warm-up and drift do
-		// not always favour the same one.
-		order := []*kernel.Object{bo, ao}
-		if t%2 == 1 {
-			order = []*kernel.Object{ao, bo}
-		}
 		var b, a float64
-		for _, obj := range order {
-			if obj == nil {
-				continue
+		for k, in := range inputs {
+			in.Repeat = o.Repeat
+			order := []*kernel.Object{bo, ao}
+			if (t+k)%2 == 1 {
+				order = []*kernel.Object{ao, bo}
 			}
-			x, err := run(obj)
-			if err != nil {
-				pr.Note = "test run: " + err.Error()
-				return pr
-			}
-			if obj == bo {
-				b = x
-			} else {
-				a = x
+			for _, obj := range order {
+				if obj == nil {
+					continue
+				}
+				r, err := obj.TestRun(v.Program, in)
+				if err != nil {
+					pr.Note = "test run: " + err.Error()
+					return pr
+				}
+				if obj == bo {
+					b += float64(r.Duration.Nanoseconds())
+				} else {
+					a += float64(r.Duration.Nanoseconds())
+				}
 			}
 		}
+		b /= float64(len(inputs))
+		a /= float64(len(inputs))
 		bs = append(bs, b)
 		if ao != nil {
 			as = append(as, a)
