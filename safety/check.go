@@ -345,8 +345,14 @@ func (c *checker) visit(pc int, st *State) (bool, error) {
 	if hit {
 		return true, nil
 	}
-	if loopHead && (st.MayGoto > 8 || st.Loop > 2) {
-		// Widen: join with the newest checkpoint so the loop converges.
+	// bpf_loop callbacks: widen (join with the newest checkpoint) after two
+	// runs so the callback converges. may_goto loops are not widened: the
+	// kernel widens only imprecise scalars, and without precision tracking
+	// we cannot tell which those are; a loop whose state keeps changing is
+	// explored iteration by iteration, as the kernel does for precise
+	// state, and counts towards the 1M limit (a widened loop that converged
+	// here while the kernel unrolled it to 1M was a false accept).
+	if loopHead && st.Loop > 2 {
 		for k := len(list) - 1; k >= 0; k-- {
 			cp := list[k]
 			if sameCallsites(cp.st, st) {

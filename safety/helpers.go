@@ -140,7 +140,9 @@ var kfuncs = map[string]struct {
 	maps []ebpf.MapType
 }{
 	// void __arena *bpf_arena_alloc_pages(void *map, void __arena *addr, u32 cnt, int node, u64 flags)
-	"bpf_arena_alloc_pages": {args: []ArgKind{ArgMapPtr, ArgScalar, ArgScalar, ArgScalar, ArgScalar}, ret: PtrArena, maps: []ebpf.MapType{ebpf.Arena}},
+	// The verifier types the result as a plain scalar (R0=scalar() in its
+	// log): it becomes an arena pointer only through addr_space_cast.
+	"bpf_arena_alloc_pages": {args: []ArgKind{ArgMapPtr, ArgScalar, ArgScalar, ArgScalar, ArgScalar}, ret: ScalarValue, maps: []ebpf.MapType{ebpf.Arena}},
 	// void bpf_arena_free_pages(void *map, void __arena *ptr, u32 cnt)
 	"bpf_arena_free_pages": {args: []ArgKind{ArgMapPtr, ArgAnything, ArgScalar}, ret: NotInit, maps: []ebpf.MapType{ebpf.Arena}},
 }
