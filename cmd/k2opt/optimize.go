@@ -54,7 +54,8 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	jobs := fs.Int("jobs", 1, "parallel chains per window")
 	verify := fs.String("verify", "auto", "`MODE`: auto (kernel verifier when this process may load BPF), kernel, static")
 	reportPath := fs.String("report", "", "write a JSON report to `FILE.json`")
-	proofTimeout := fs.Duration("proof-timeout", 10*time.Second, "solver time limit per equivalence check")
+	proofTimeout := fs.Duration("proof-timeout", 3*time.Second, "solver time limit per equivalence check")
+	maxTime := fs.Duration("max-time", 60*time.Second, "hard cap on the search of one program; it stops and keeps what it proved (0: none)")
 	help := fs.Bool("h", false, "show help")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -109,6 +110,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	prover := newProver(*proofTimeout)
 	defer prover.Close()
 	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover}
+	searchCap = *maxTime
 	rep := runReport{Input: pos[0], Output: *out, Objective: obj.String(), Seed: *seed, Jobs: *jobs, Verify: *verify}
 	var progress io.Writer
 	if isTerminal(stderr) {
@@ -131,6 +133,9 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// searchCap is the hard per-program search cap (--max-time).
+var searchCap = 60 * time.Second
+
 // optimizeFile searches every program of progs and returns the bytes of the
 // new object, which passed the final gate (finalCheck); rep gets one entry
 // per program. progress, when not nil, receives a live status line.
@@ -142,7 +147,15 @@ func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function,
 		if progress != nil {
 			fmt.Fprintf(progress, "\r\033[K%s: searching...", fn.Name)
 		}
-		res, err := synth.OptimizeProgram(ctx, f, fn, opts)
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if searchCap > 0 {
+			pctx, cancel = context.WithTimeout(ctx, searchCap)
+		}
+		res, err := synth.OptimizeProgram(pctx, f, fn, opts)
+		if pctx.Err() == context.DeadlineExceeded && ctx.Err() == nil && err == nil {
+			res.Report.Note = strings.TrimPrefix(res.Report.Note+"; search stopped at --max-time", "; ")
+		}
+		cancel()
 		switch {
 		case err != nil:
 			pr.Report = synth.Report{Program: fn.Name}
