@@ -144,12 +144,19 @@ func (f *Frame) ownStack() {
 	}
 }
 
+// maxSlotChunks bounds the stack slab (chunks of 64, 128, ... 16384
+// slots: 8 chunks are ~16k slots, ~2 MB).
+const maxSlotChunks = 8
+
 // stackCopy returns a private copy of old with room for n slots (n >=
 // len(old)); new slots are zero (uninitialised).
 func (a *arena) stackCopy(old []Slot, n int) []Slot {
 	c := (max(n, len(old)+1, 4) + 3) &^ 3
 	var ns []Slot
-	if a == nil {
+	if a == nil || len(a.slots.chunks) >= maxSlotChunks {
+		// Replaced stacks are garbage the slab only reclaims when Verify
+		// returns; past a few MB (a path exploring ~1M instructions) the
+		// heap, whose collector frees them, takes over.
 		ns = make([]Slot, c)
 	} else {
 		ns = a.slots.getN(c)
