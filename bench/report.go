@@ -138,6 +138,10 @@ func Plot(progs []Program, path string) error {
 	pl.Legend.Add("latency change (CI)", sc)
 	pl.Legend.Add("JIT size change", js)
 	pl.Legend.Top = true
+	// room at the edges, and a row above the programs for the legend
+	pad := (pl.X.Max - pl.X.Min) * 0.06
+	pl.X.Min, pl.X.Max = pl.X.Min-pad, pl.X.Max+pad
+	pl.Y.Max++
 	h := vg.Length(len(ps))*0.28*vg.Inch + 1.5*vg.Inch
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".svg", ".png", ".pdf", ".jpg", ".jpeg":
