@@ -219,6 +219,42 @@ func (v *batchFlagVals) finish(fs *flag.FlagSet, stderr io.Writer) error {
 	return nil
 }
 
+// shardOf marks the files of shard i of n (all when n is 0). Files are
+// dealt largest first to the least loaded shard (file size standing in for
+// search work), ties to the lowest shard: every machine given the same
+// inputs computes the same split, and one huge object does not share its
+// shard with a third of the rest.
+func shardOf(files []string, i, n int) []bool {
+	mine := make([]bool, len(files))
+	if n == 0 {
+		for k := range mine {
+			mine[k] = true
+		}
+		return mine
+	}
+	size := make([]int64, len(files))
+	order := make([]int, len(files))
+	for k, f := range files {
+		order[k] = k
+		if st, err := os.Stat(f); err == nil {
+			size[k] = st.Size()
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool { return size[order[a]] > size[order[b]] })
+	load := make([]int64, n)
+	for _, k := range order {
+		best := 0
+		for s := 1; s < n; s++ {
+			if load[s] < load[best] {
+				best = s
+			}
+		}
+		load[best] += size[k] + 1
+		mine[k] = best == i-1
+	}
+	return mine
+}
+
 func parseShard(s string) (i, n int, ok bool) {
 	a, b, found := strings.Cut(s, "/")
 	if !found {
@@ -319,9 +355,10 @@ func runBatch(v *batchFlagVals, args []string, stdout, stderr io.Writer) (*batch
 		return nil, usageErr("-o %s: %v", cfg.outDir, err)
 	}
 	ckey := cfg.key()
+	mine := shardOf(files, cfg.shard, cfg.shards)
 	var objs []*batchObject
 	for i, p := range files {
-		if cfg.shards > 0 && i%cfg.shards != cfg.shard-1 {
+		if !mine[i] {
 			continue
 		}
 		key, _ := filepath.Rel(root, p)
