@@ -855,6 +855,9 @@ func (p *progress) object(o *batchObject) {
 	o.mu.Lock()
 	r := o.rep
 	o.mu.Unlock()
+	if r.Status == "" {
+		return // interrupted before the object was written
+	}
 	tb, ta := 0, 0
 	for _, pr := range r.Programs {
 		tb += pr.SlotsBefore
