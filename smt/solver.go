@@ -78,6 +78,7 @@ func (c *Context) NewSolver() *Solver {
 		return s
 	}
 	c.solvers = append(c.solvers, s)
+	s.applyTimeout() // also turns off Z3's own Ctrl-C handler
 	return s
 }
 

@@ -246,6 +246,9 @@ static int k_set_timeout(Z3_context c, Z3_solver s, unsigned ms) {
 	if (!p) return (int)Z3_get_error_code(c);
 	Z3_params_inc_ref(c, p);
 	Z3_params_set_uint(c, p, Z3_mk_string_symbol(c, "timeout"), ms);
+	// Z3 would install its own SIGINT handler around every check, which
+	// the Go runtime aborts on (no SA_ONSTACK): Ctrl-C is Go's to handle.
+	Z3_params_set_bool(c, p, Z3_mk_string_symbol(c, "ctrl_c"), false);
 	Z3_solver_set_params(c, s, p);
 	int e = (int)Z3_get_error_code(c);
 	Z3_params_dec_ref(c, p);

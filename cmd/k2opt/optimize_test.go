@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k2opt/k2opt/safety/kernel"
 )
@@ -118,5 +120,27 @@ func TestOptimizeBadFlags(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("k2opt %q wrote an output", args)
 		}
+	}
+}
+
+// TestOptimizeInterrupt: Ctrl-C (SIGINT) during the search writes the best
+// proven object so far and exits 0; Z3 must not take the signal.
+func TestOptimizeInterrupt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "int.o")
+	cmd := exec.Command(k2optBin(t), "../../corpus/build/v3/xdp_reflect.o", "-o", out, "--iters", "100000000", "--seed", "2")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+	}
+	if _, stderr, code := runBin(t, "check", "../../corpus/build/v3/xdp_reflect.o", out); code == 1 {
+		t.Fatalf("interrupted output is not equivalent: %s", stderr)
 	}
 }
