@@ -1,8 +1,10 @@
 // Command k2opt is a stochastic superoptimizer for eBPF object files.
 //
-//	k2opt [flags] IN.o -o OUT.o   optimize (today: -O0 round trip only)
+//	k2opt [flags] IN.o -o OUT.o   optimize: search, prove, verify, write
 //	k2opt dis IN.o [--prog NAME]  disassemble
-//	k2opt verify IN.o             load every program into the kernel verifier
+//	k2opt verify IN.o             our static verdict and the kernel verifier's
+//	k2opt check A.o B.o           prove two objects' programs equivalent
+//	k2opt batch / ci / bench      corpus runs, CI gate, kernel latency
 //
 // Exit codes: 0 success, 1 the job ran and found a problem, 2 bad usage or input.
 package main
@@ -40,8 +42,12 @@ func problem(format string, a ...any) error {
 const usage = `usage:
   k2opt [flags] IN.o -o OUT.o        optimize every program in IN.o (or --prog NAME)
   k2opt dis IN.o [--prog NAME]       disassemble
-  k2opt verify IN.o [--prog NAME]    load every program into the kernel verifier, print verdicts
+  k2opt verify IN.o [--prog NAME]    our static verdict and the kernel verifier's, side by side
   k2opt check A.o B.o                prove the programs of two objects equivalent
+  k2opt batch -o OUTDIR IN...        many objects or directories: parallel, resumable, --shard i/n, summary
+  k2opt batch merge -o OUTDIR DIR... merge sharded batch reports
+  k2opt ci -o OUTDIR IN...           optimize, verify, fail on non-equivalence, rejection or limits
+  k2opt bench IN.o [OUT.o]           kernel-measured latency before/after (BPF_PROG_TEST_RUN)
 run 'k2opt help' or 'k2opt COMMAND -h' for flags`
 
 func main() {
