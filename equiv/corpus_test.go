@@ -231,6 +231,9 @@ func randomInput(rng *rand.Rand, w *Window, mach *interp.Machine) (*interp.Input
 // agree runs both sides on n random inputs and returns how many differ.
 func agree(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) {
 	t.Helper()
+	if hasExtPre(w) {
+		return agreeExt(t, rng, w, n) // pre_ptr_prop_test.go
+	}
 	pads := max(maxExit(w.A), maxExit(w.B))
 	build := func(insns []bpf.Insn, off int) *interp.Machine {
 		var tail []bpf.Insn
@@ -285,8 +288,20 @@ func agree(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) {
 
 // property runs the random-rewrite property over count rewrites.
 func property(t *testing.T, seed uint64, count, inputs int) {
+	propertyFiltered(t, seed, count, inputs, nil)
+}
+
+// propertyFiltered is property over the windows keep selects (nil: all).
+func propertyFiltered(t *testing.T, seed uint64, count, inputs int, keep func(*Window) bool) {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	wins := corpusWindows(t, rng, 8)
+	perProg := 8
+	if keep != nil {
+		perProg = 40
+	}
+	wins := corpusWindows(t, rng, perProg)
+	if keep != nil {
+		wins = slices.DeleteFunc(wins, func(cw corpusWindow) bool { return !keep(&cw.w) })
+	}
 	if len(wins) < 20 {
 		t.Fatalf("only %d corpus windows", len(wins))
 	}

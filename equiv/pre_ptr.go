@@ -547,3 +547,50 @@ func (q *query) unknownReason(s *smt.Solver) string {
 	}
 	return "solver: " + s.ReasonUnknown()
 }
+
+// ctxDiff replays context writes (interp's Output has no context): for
+// each context byte the model says ends differently, both sides run with
+// a tail that loads it through a constant context pointer.
+func (c *Checker) ctxDiff(q *query, m smt.Model, in *interp.Input, pro []bpf.Insn, mach *interp.Machine) (string, bool) {
+	k := smt.RegionKey{Kind: smt.PtrCtx}
+	seen := map[int64]bool{}
+	for _, f := range []*smt.Final{q.fa, q.fb} {
+		mem := f.Mem[k]
+		if mem == nil {
+			continue
+		}
+		for _, w := range mem.Writes {
+			if !w.KOK || seen[w.KOff] {
+				continue
+			}
+			seen[w.KOff] = true
+			a, _ := q.enc.ReadMem(q.fa, k, w.Key, w.Off, w.KOff, w.KOK)
+			b, _ := q.enc.ReadMem(q.fb, k, w.Key, w.Off, w.KOff, w.KOK)
+			va, _ := m.Eval(a)
+			vb, _ := m.Eval(b)
+			if va == vb {
+				continue
+			}
+			tail := []bpf.Insn{bpf.LdImm64(bpf.R1, mach.Pointer(interp.RegionCtx, int(w.KOff))), bpf.LdxB(bpf.R0, bpf.R1, 0), bpf.Exit()}
+			ra, oka := c.tailRun(q, q.a, in, pro, tail)
+			rb, okb := c.tailRun(q, q.b, in, pro, tail)
+			if oka && okb && ra != rb {
+				return fmt.Sprintf("ctx byte %d: a=%#x b=%#x", w.KOff, ra, rb), true
+			}
+		}
+	}
+	return "", false
+}
+
+// tailRun runs pro, the window and tail (from every window exit) and
+// returns r0.
+func (c *Checker) tailRun(q *query, insns []bpf.Insn, in *interp.Input, pro, tail []bpf.Insn) (uint64, bool) {
+	pads := max(maxExit(q.a), maxExit(q.b))
+	prog := append(slices.Clone(pro), padded(insns, pads, tail)...)
+	p, err := interp.NewProgram("replay", q.typ, prog, q.maps)
+	if err != nil {
+		return 0, false
+	}
+	out := interp.NewMachine(p, nil).RunWindow(in, 0, bpf.SlotCount(prog))
+	return out.R0, out.Fault.Ok()
+}

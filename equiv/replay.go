@@ -401,6 +401,11 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 			}
 		}
 	}
+	if q.window && a.exit != 0 {
+		if diff, ok := c.ctxDiff(q, m, in, pro, a.mach); ok {
+			return d("%s", diff)
+		}
+	}
 	return cex, false, "no observable difference"
 }
 
