@@ -571,11 +571,13 @@ func (c *Checker) ctxDiff(q *query, m smt.Model, in *interp.Input, pro []bpf.Ins
 			if va == vb {
 				continue
 			}
-			tail := []bpf.Insn{bpf.LdImm64(bpf.R1, mach.Pointer(interp.RegionCtx, int(w.KOff))), bpf.LdxB(bpf.R0, bpf.R1, 0), bpf.Exit()}
+			// context fields take aligned full-width loads
+			word := int(w.KOff) &^ 3
+			tail := []bpf.Insn{bpf.LdImm64(bpf.R1, mach.Pointer(interp.RegionCtx, word)), bpf.LdxW(bpf.R0, bpf.R1, 0), bpf.Exit()}
 			ra, oka := c.tailRun(q, q.a, in, pro, tail)
 			rb, okb := c.tailRun(q, q.b, in, pro, tail)
 			if oka && okb && ra != rb {
-				return fmt.Sprintf("ctx byte %d: a=%#x b=%#x", w.KOff, ra, rb), true
+				return fmt.Sprintf("ctx word %d: a=%#x b=%#x", word, ra, rb), true
 			}
 		}
 	}

@@ -120,7 +120,9 @@ func randomExtInput(rng *rand.Rand, w *Window, maps []interp.MapSpec, mach *inte
 				idx %= ms.MaxEntries
 			}
 			key := make([]byte, ms.KeySize)
-			binary.LittleEndian.PutUint32(key[:min(4, len(key))], idx)
+			for i := range min(4, len(key)) {
+				key[i] = byte(idx >> (8 * i))
+			}
 			found := false
 			for _, kv := range in.Maps[mi] {
 				found = found || bytes.Equal(kv.Key, key)

@@ -406,6 +406,11 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 			return d("%s", diff)
 		}
 	}
+	if pro != nil && !q.liveIn.Has(bpf.R0) {
+		// The prologue's lookups leave r0 initialised, which the window
+		// input does not: a difference in reading it is not replayable.
+		return nil, false, "not replayable: r0 uninitialised on entry after a map-lookup prologue"
+	}
 	return cex, false, "no observable difference"
 }
 
