@@ -187,10 +187,18 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 	cov := m.Coverage
 	track := window || !m.prog.initSafe
 	span := uint(hi - lo)
+	// whole-program runs without init bits or coverage use the threaded
+	// copy of the fast loop (threaded.go)
+	threaded := !track && !cov && !window
 	var fk FaultKind
 	var t bool
 	for {
-		pc, steps, init = m.fast(pc, lo, hi, steps, budget, init, track)
+		if threaded {
+			m.fastBudget = budget
+			pc, steps = m.threaded(pc, hi, steps)
+		} else {
+			pc, steps, init = m.fast(pc, lo, hi, steps, budget, init, track)
+		}
 		if uint(pc-lo) >= span {
 			if window {
 				m.init, m.steps = init, steps
@@ -705,6 +713,8 @@ func (m *Machine) run(pc, lo, hi int, window bool) Output {
 		return m.output(Fault{Kind: fk, PC: pc, Addr: a})
 	}
 }
+
+//go:generate go run gen_threaded.go
 
 // fast is the interpreter's fast loop: ALU, jumps and plain loads and
 // stores, without calls so that its variables stay in registers. It

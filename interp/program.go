@@ -88,6 +88,7 @@ type inst struct {
 	immSrc bool  // the source operand is imm
 	srcReg bool  // store from a register
 	step   uint8 // slots to the next instruction
+	fk     uint8 // handler in threaded (threaded.go); 0 = not there
 }
 
 // opBadSlot marks the second slot of an ld_imm64 (never a valid op id).
@@ -150,6 +151,9 @@ func NewProgram(name string, typ ebpf.ProgramType, insns []bpf.Insn, maps []MapS
 		case info.Kind == bpf.KindLoad, info.Kind == bpf.KindLoadSX, info.Kind == bpf.KindStoreImm,
 			info.Kind == bpf.KindStore, info.Kind == bpf.KindLoadAcquire, info.Kind == bpf.KindStoreRelease:
 			c.fast = true
+		}
+		if c.fast {
+			c.fk = fastKind[op]
 		}
 		// r10 is always initialised; never let it count as a read hazard.
 		c.reads = uint16(reads) &^ (1 << bpf.R10)
