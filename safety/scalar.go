@@ -395,71 +395,7 @@ func ALU(k bpf.Kind, dst, src Scalar, w int) Scalar {
 }
 
 // evalConst computes an ALU op on constants with BPF's edge semantics.
-func evalConst(k bpf.Kind, a, b uint64, w int) (uint64, bool) {
-	if w == 32 {
-		a, b = uint64(uint32(a)), uint64(uint32(b))
-	}
-	mask := uint64(w - 1)
-	var r uint64
-	switch k {
-	case bpf.KindAdd:
-		r = a + b
-	case bpf.KindSub:
-		r = a - b
-	case bpf.KindMul:
-		r = a * b
-	case bpf.KindDiv:
-		if b != 0 {
-			r = a / b
-		}
-	case bpf.KindMod:
-		r = a
-		if b != 0 {
-			r = a % b
-		}
-	case bpf.KindSDiv, bpf.KindSMod:
-		x, y := int64(a), int64(b)
-		if w == 32 {
-			x, y = int64(int32(a)), int64(int32(b))
-		}
-		switch {
-		case y == 0 && k == bpf.KindSDiv:
-			r = 0
-		case y == 0:
-			r = a
-		case y == -1 && k == bpf.KindSDiv:
-			r = uint64(-x)
-		case y == -1:
-			r = 0
-		case k == bpf.KindSDiv:
-			r = uint64(x / y)
-		default:
-			r = uint64(x % y)
-		}
-	case bpf.KindAnd:
-		r = a & b
-	case bpf.KindOr:
-		r = a | b
-	case bpf.KindXor:
-		r = a ^ b
-	case bpf.KindLsh:
-		r = a << (b & mask)
-	case bpf.KindRsh:
-		r = a >> (b & mask)
-	case bpf.KindArsh:
-		if w == 32 {
-			r = uint64(uint32(int32(uint32(a)) >> (b & mask)))
-		} else {
-			r = uint64(int64(a) >> (b & mask))
-		}
-	default:
-		return 0, false
-	}
-	if w == 32 {
-		r = uint64(uint32(r))
-	}
-	return r, true
-}
+func evalConst(k bpf.Kind, a, b uint64, w int) (uint64, bool) { return bpf.EvalALU(k, w, a, b) }
 
 // Neg is -v at width w (the kernel computes it as 0 - v).
 func Neg(v Scalar, w int) Scalar {

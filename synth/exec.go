@@ -230,91 +230,15 @@ func alu(s *sem, a, b uint64) uint64 {
 	if s.w32 {
 		a, b = uint64(uint32(a)), uint64(uint32(b))
 	}
+	w := 64
+	if s.w32 {
+		w = 32
+	}
+	if r, ok := bpf.EvalALU(s.kind, w, a, b); ok {
+		return r
+	}
 	var r uint64
 	switch s.kind {
-	case bpf.KindAdd:
-		r = a + b
-	case bpf.KindSub:
-		r = a - b
-	case bpf.KindMul:
-		r = a * b
-	case bpf.KindDiv:
-		if b != 0 {
-			r = a / b
-		}
-	case bpf.KindMod:
-		r = a
-		if b != 0 {
-			r = a % b
-		}
-	case bpf.KindSDiv:
-		if s.w32 {
-			x, y := int32(a), int32(b)
-			switch {
-			case y == 0:
-				r = 0
-			case y == -1:
-				r = uint64(uint32(-x))
-			default:
-				r = uint64(uint32(x / y))
-			}
-		} else {
-			x, y := int64(a), int64(b)
-			switch {
-			case y == 0:
-				r = 0
-			case y == -1:
-				r = uint64(-x)
-			default:
-				r = uint64(x / y)
-			}
-		}
-	case bpf.KindSMod:
-		if s.w32 {
-			x, y := int32(a), int32(b)
-			switch {
-			case y == 0:
-				r = uint64(uint32(x))
-			case y == -1:
-				r = 0
-			default:
-				r = uint64(uint32(x % y))
-			}
-		} else {
-			x, y := int64(a), int64(b)
-			switch {
-			case y == 0:
-				r = uint64(x)
-			case y == -1:
-				r = 0
-			default:
-				r = uint64(x % y)
-			}
-		}
-	case bpf.KindOr:
-		r = a | b
-	case bpf.KindAnd:
-		r = a & b
-	case bpf.KindXor:
-		r = a ^ b
-	case bpf.KindLsh:
-		if s.w32 {
-			r = a << (b & 31)
-		} else {
-			r = a << (b & 63)
-		}
-	case bpf.KindRsh:
-		if s.w32 {
-			r = a >> (b & 31)
-		} else {
-			r = a >> (b & 63)
-		}
-	case bpf.KindArsh:
-		if s.w32 {
-			r = uint64(uint32(int32(a) >> (b & 31)))
-		} else {
-			r = uint64(int64(a) >> (b & 63))
-		}
 	case bpf.KindNeg:
 		r = -a
 	case bpf.KindMov:
@@ -343,44 +267,12 @@ func alu(s *sem, a, b uint64) uint64 {
 }
 
 func cond(s *sem, a, b uint64) bool {
+	w := 64
 	if s.w32 {
-		a, b = uint64(uint32(a)), uint64(uint32(b))
-		switch s.kind {
-		case bpf.KindJsgt:
-			return int32(a) > int32(b)
-		case bpf.KindJsge:
-			return int32(a) >= int32(b)
-		case bpf.KindJslt:
-			return int32(a) < int32(b)
-		case bpf.KindJsle:
-			return int32(a) <= int32(b)
-		}
+		w = 32
 	}
-	switch s.kind {
-	case bpf.KindJeq:
-		return a == b
-	case bpf.KindJne:
-		return a != b
-	case bpf.KindJgt:
-		return a > b
-	case bpf.KindJge:
-		return a >= b
-	case bpf.KindJlt:
-		return a < b
-	case bpf.KindJle:
-		return a <= b
-	case bpf.KindJset:
-		return a&b != 0
-	case bpf.KindJsgt:
-		return int64(a) > int64(b)
-	case bpf.KindJsge:
-		return int64(a) >= int64(b)
-	case bpf.KindJslt:
-		return int64(a) < int64(b)
-	case bpf.KindJsle:
-		return int64(a) <= int64(b)
-	}
-	return false
+	taken, _ := bpf.EvalCond(s.kind, w, a, b)
+	return taken
 }
 
 // run executes prog on t from its entry state. Memory writes stay in t
