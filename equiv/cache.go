@@ -69,9 +69,9 @@ func (c *Cache) lookupRaw(w *Window) (Result, string, bool) {
 // rawKey serialises a query as given; 'r' marks it so it never equals a
 // canonical key.
 func rawKey(b []byte, w *Window) []byte {
-	b = append(b, 'r', byte(w.Type), boolByte(w.StackDead))
+	b = append(b, 'r', byte(w.Type))
 	b = binary.LittleEndian.AppendUint16(b, uint16(w.LiveIn))
-	b = binary.LittleEndian.AppendUint16(b, uint16(w.LiveOut))
+	b = appendOuts(b, w, func(s bpf.RegSet) uint16 { return uint16(s) })
 	for r := range w.Pre {
 		p := &w.Pre[r]
 		if *p == (RegPre{}) || !w.LiveIn.Has(bpf.Reg(r)) {
@@ -137,8 +137,11 @@ func (c *Cache) Key(w *Window) string {
 }
 
 func canonicalKey(b []byte, w *Window) []byte {
-	a := canonInsns(w.A, w.LiveIn, w.LiveOut)
-	bb := canonInsns(w.B, w.LiveIn, w.LiveOut)
+	// Dead writes are removed only from straight-line windows, whose one
+	// exit is falling off the end (exit code 1).
+	o := w.outs()
+	a := canonInsns(w.A, w.LiveIn, o.liveAt(1))
+	bb := canonInsns(w.B, w.LiveIn, o.liveAt(1))
 	// Register renaming.
 	var ren [bpf.NumRegs]bpf.Reg
 	for i := range ren {
@@ -169,7 +172,7 @@ func canonicalKey(b []byte, w *Window) []byte {
 			}
 		}
 		for r := bpf.R0; r < bpf.R10; r++ {
-			if !done[r] && (w.LiveIn.Has(r) || w.LiveOut.Has(r)) {
+			if !done[r] && (w.LiveIn.Has(r) || w.exitLiveUnion().Has(r)) {
 				see(r)
 			}
 		}
@@ -182,9 +185,9 @@ func canonicalKey(b []byte, w *Window) []byte {
 		}
 		return o
 	}
-	b = append(b, byte(w.Type), boolByte(w.StackDead))
+	b = append(b, byte(w.Type))
 	b = binary.LittleEndian.AppendUint16(b, rs(w.LiveIn))
-	b = binary.LittleEndian.AppendUint16(b, rs(w.LiveOut))
+	b = appendOuts(b, w, rs)
 	var pres [bpf.NumRegs]RegPre
 	for r := bpf.R0; r < bpf.R10; r++ {
 		if w.LiveIn.Has(r) {

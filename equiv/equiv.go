@@ -87,6 +87,12 @@ type Window struct {
 	LiveOut bpf.RegSet
 	// StackDead: the stack is not read after the window (not compared).
 	StackDead bool
+	// Exits, when not empty, replace LiveOut and StackDead: Exits[k]
+	// says what is compared when both runs leave by exit code k+1 (k=0:
+	// falling off the end; k>=1: a jump to slot len+k). Exit codes beyond
+	// len(Exits) compare r0-r9 and the whole stack. A single-exit window
+	// with a per-byte dead stack passes one WindowExit.
+	Exits []WindowExit
 	// Type and Maps give the context layout and the maps ld_imm64 refers
 	// to (by index), as in interp.Program.
 	Type ebpf.ProgramType
@@ -192,8 +198,7 @@ type query struct {
 	pre      []smt.Term
 	regIn    [bpf.NumRegs]smt.Val
 	window   bool
-	liveOut  bpf.RegSet
-	stack    bool // compare the stack
+	outs     // what each window exit compares
 	typ      ebpf.ProgramType
 	maps     []interp.MapSpec
 	a, b     []bpf.Insn
@@ -239,7 +244,7 @@ func (c *Checker) window(ctx context.Context, w *Window) (Result, error) {
 	defer sc.Release()
 	cfg := &smt.Config{StackInit: true, Ctx: CtxLayout(w.Type), Maps: mapInfos(w.Maps)}
 	enc := smt.NewEncoder(c.ctx, cfg)
-	q := &query{enc: enc, window: true, liveOut: w.LiveOut, stack: !w.StackDead, typ: w.Type, maps: w.Maps,
+	q := &query{enc: enc, window: true, outs: w.outs(), typ: w.Type, maps: w.Maps,
 		a: w.A, b: w.B, liveIn: w.LiveIn}
 	q.regPre = w.Pre
 	if err := q.extMaps(w); err != nil {
@@ -361,12 +366,16 @@ func (c *Checker) diff(q *query) smt.Term {
 		return z.And(a.Init, z.Or(z.Not(b.Init), z.Not(z.Eq(a.T, b.T))))
 	}
 	ds = append(ds, z.And(atExit, regDiff(bpf.R0)))
+	// Window exits: registers and stack bytes are compared only at the
+	// exit codes where they are live (the exits are equal by the first
+	// disjunct, so A's exit decides).
+	var ec *exitConds
 	if q.window {
-		for _, r := range q.liveOut.Regs() {
-			if r == bpf.R10 {
-				continue
+		ec = newExitConds(z, fa.Exit, exitCodes(q.a, q.b), z.Not(atExit))
+		for r := bpf.R0; r < bpf.R10; r++ {
+			if m, ok := ec.mask(func(k int) bool { return q.liveAt(k).Has(r) }); ok {
+				ds = append(ds, z.And(ec.cond(m), regDiff(r)))
 			}
-			ds = append(ds, z.And(z.Not(atExit), regDiff(r)))
 		}
 	}
 	// Memory: the final contents differ somewhere only where A or B wrote.
@@ -378,8 +387,8 @@ func (c *Checker) diff(q *query) smt.Term {
 		keys[k] = true
 	}
 	for k := range keys {
-		if k.Kind == smt.PtrStack && !q.stack {
-			continue
+		if k.Kind == smt.PtrStack && (!q.window || !q.anyStackCompared(ec)) {
+			continue // the stack dies at exit
 		}
 		var addrs []*smt.Write
 		for _, f := range []*smt.Final{fa, fb} {
@@ -397,11 +406,19 @@ func (c *Checker) diff(q *query) smt.Term {
 				}
 				seen[w.KOff] = true
 			}
+			var at smt.Term // stack: the exits where this byte is compared
+			if k.Kind == smt.PtrStack {
+				m, ok := ec.mask(func(c int) bool { return !q.deadAt(c, w.KOff, w.KOK) })
+				if !ok {
+					continue
+				}
+				at = ec.cond(m)
+			}
 			ba, _ := enc.ReadMem(fa, k, w.Key, w.Off, w.KOff, w.KOK)
 			bb, _ := enc.ReadMem(fb, k, w.Key, w.Off, w.KOff, w.KOK)
 			d := z.Not(z.Eq(ba, bb))
 			if k.Kind == smt.PtrStack {
-				d = z.And(z.Not(atExit), d) // the stack dies at exit
+				d = z.And(at, d)
 			}
 			ds = append(ds, d)
 		}
