@@ -119,6 +119,7 @@ type Test struct {
 	want     [bpf.NumRegs]uint64
 	wantInit bpf.RegSet
 	wantMem  []memByte
+	wantExit int // 0: the window's end; j: Window.Exits[j-1]
 }
 
 // Clone returns a deep copy of t.
@@ -152,6 +153,8 @@ type machine struct {
 	init uint16
 	log  []logEntry
 	t    *Test
+	exit int    // how the last run left: 0 the end, j Window.Exits[j-1]
+	path uint64 // a hash of the branches the last run took
 }
 
 func (m *machine) resolve(a uint64, size uint8) ([]byte, uint32, int) {
@@ -276,8 +279,8 @@ func cond(s *sem, a, b uint64) bool {
 }
 
 // run executes prog on t from its entry state. Memory writes stay in t
-// (logged) until undo. It returns a fault kind (fNone when the window ran
-// to its end).
+// (logged) until undo. It returns a fault kind (fNone when the window was
+// left, m.exit saying how).
 func (m *machine) run(prog []cinsn, t *Test) int {
 	m.t = t
 	m.log = m.log[:0]
@@ -285,7 +288,9 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 	m.r[bpf.R10] = Ptr(RegStack, StackSize)
 	m.init = uint16(t.Init) | 1<<bpf.R10
 	n := len(prog)
-	for pc := 0; pc < n; {
+	pc := 0
+	m.path = 0
+	for pc < n {
 		c := &prog[pc]
 		s := &sems[c.op]
 		pc++
@@ -355,6 +360,7 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 			}
 			if cond(s, m.r[dst], b) {
 				pc = int(c.tgt)
+				m.path = m.path*31 + uint64(pc)
 			}
 		case bpf.KindLoad, bpf.KindLoadSX, bpf.KindLoadAcquire:
 			if m.init&(1<<src) == 0 {
@@ -395,6 +401,7 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 			return fUnsupported
 		}
 	}
+	m.exit = pc - n // a jump to n+j leaves by exit j
 	return fNone
 }
 

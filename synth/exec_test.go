@@ -26,7 +26,7 @@ func TestEvaluatorAgreesWithInterp(t *testing.T) {
 			if rng.IntN(6) == 0 && i+1 < n {
 				cand[i] = cinsn{op: jumpPool[rng.IntN(len(jumpPool))]}
 				ch.randomize(&cand[i])
-				cand[i].tgt = int16(i + 1 + rng.IntN(n-i))
+				cand[i].tgt = int16(i + 1 + rng.IntN(n-i+2)) // up to exit 2
 				continue
 			}
 			cand[i] = ch.newALU()
@@ -34,7 +34,8 @@ func TestEvaluatorAgreesWithInterp(t *testing.T) {
 		for i := range cand { // keep to initialised, non-r10 registers
 			cand[i].src %= 10
 		}
-		insns := append(straight(cand), bpf.Exit())
+		// exit j lands on the (j+1)-th of three r9 increments: r9 counts 3-j
+		insns := append(straight(cand), bpf.Add64Imm(bpf.R9, 1), bpf.Add64Imm(bpf.R9, 1), bpf.Add64Imm(bpf.R9, 1), bpf.Exit())
 		ip, err := interp.NewProgram("w", ebpf.XDP, insns, nil)
 		if err != nil {
 			t.Fatalf("iter %d: %v\n%s", iter, err, bpf.Disasm(insns))
@@ -58,6 +59,9 @@ func TestEvaluatorAgreesWithInterp(t *testing.T) {
 		}
 		if (f != fNone) != !out.Fault.Ok() {
 			t.Fatalf("iter %d: fault %d vs %v\n%s", iter, f, out.Fault, bpf.Disasm(insns))
+		}
+		if f == fNone {
+			m.r[9] += uint64(3 - m.exit)
 		}
 		for r := range 10 {
 			if m.r[r] != out.Regs[r] {

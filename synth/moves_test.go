@@ -18,6 +18,12 @@ var windowsUnderTest = [][]bpf.Insn{
 		bpf.LdxDW(bpf.R5, bpf.R10, -16), bpf.Jset32Reg(bpf.R5, bpf.R0, 1), bpf.Neg64(bpf.R0),
 		bpf.Mov64Reg(bpf.R0, bpf.R5), bpf.Exit(),
 	},
+	// a window with an exit besides its end (both jumps go to insn 8)
+	{
+		bpf.Mov64Imm(bpf.R0, 0), bpf.Mov64Reg(bpf.R4, bpf.R2), bpf.Jeq32Reg(bpf.R3, bpf.R4, 5),
+		bpf.Mov64Reg(bpf.R4, bpf.R1), bpf.Jeq32Reg(bpf.R3, bpf.R4, 3), bpf.Mov64Imm(bpf.R0, 1),
+		bpf.Add64Imm(bpf.R3, 2), bpf.Exit(), bpf.Mov64Imm(bpf.R0, 2), bpf.Exit(),
+	},
 }
 
 // TestProposalsWellFormed: every proposal of every kind, applied in long
@@ -48,12 +54,15 @@ func TestProposalsWellFormed(t *testing.T) {
 				if !sems[c.op].ok {
 					t.Fatalf("window %d it %d: unsupported op %v at %d", wi, it, c.op, i)
 				}
-				if c.op.Info().Has(bpf.FlagJump) && (int(c.tgt) <= i || int(c.tgt) > len(ch.cur)) {
+				if c.op.Info().Has(bpf.FlagJump) && (int(c.tgt) <= i || int(c.tgt) > len(ch.cur)+len(w.Exits)) {
 					t.Fatalf("window %d it %d (move %s): jump at %d to %d", wi, it, MoveNames[mv], i, c.tgt)
 				}
 			}
 			cand := straight(ch.cur)
-			if err := bpf.Check(append(cand, bpf.Exit())); err != nil {
+			for range len(w.Exits) + 1 {
+				cand = append(cand, bpf.Exit())
+			}
+			if err := bpf.Check(cand); err != nil {
 				t.Fatalf("window %d it %d (move %d): %v\n%s", wi, it, mv, err, bpf.Disasm(cand))
 			}
 			edits := map[int][]bpf.Insn{}
@@ -100,6 +109,8 @@ func TestSelectWindows(t *testing.T) {
 	want := []Window{
 		{Start: 0, End: 2, LiveIn: 0, LiveOut: bpf.RegsOf(bpf.R6, bpf.R10)},
 		{Start: 3, End: 7, LiveIn: bpf.RegsOf(bpf.R0, bpf.R6, bpf.R10), LiveOut: bpf.RegsOf(bpf.R0, bpf.R6, bpf.R10)},
+		// the loop body: its back edge to its own start is an exit
+		{Start: 7, End: 9, Exits: []Exit{{Insn: 7}}},
 	}
 	if len(ws) != len(want) {
 		t.Fatalf("windows %v, want %v", ws, want)
@@ -107,6 +118,9 @@ func TestSelectWindows(t *testing.T) {
 	for i := range want {
 		if ws[i].Start != want[i].Start || ws[i].End != want[i].End {
 			t.Errorf("window %d = %v, want [%d,%d)", i, ws[i], want[i].Start, want[i].End)
+		}
+		if len(ws[i].Exits) != len(want[i].Exits) || (len(want[i].Exits) > 0 && ws[i].Exits[0].Insn != want[i].Exits[0].Insn) {
+			t.Errorf("window %d = %v, want exits %v", i, ws[i], want[i].Exits)
 		}
 		if !ws[i].LiveOut.Has(bpf.R0) && i == 1 {
 			t.Errorf("window %d: r0 not live-out", i)

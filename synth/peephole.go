@@ -152,10 +152,11 @@ func (p *problem) fixImmFor(c *cinsn) {
 	}
 }
 
-// windowLive computes the registers live before each position of c.
-func (p *problem) windowLive(c []cinsn, liveOut bpf.RegSet) []bpf.RegSet {
-	live := make([]bpf.RegSet, len(c)+1)
-	live[len(c)] = liveOut
+// windowLive computes the registers live before each position of c
+// (and, past len(c), at the window's exits).
+func (p *problem) windowLive(c []cinsn) []bpf.RegSet {
+	live := make([]bpf.RegSet, len(c)+len(p.exitLive))
+	copy(live[len(c):], p.exitLive)
 	for i := len(c) - 1; i >= 0; i-- {
 		x := c[i]
 		switch {
@@ -176,10 +177,10 @@ func (p *problem) windowLive(c []cinsn, liveOut bpf.RegSet) []bpf.RegSet {
 }
 
 // dce deletes instructions whose results are dead, when the tests agree.
-func (p *problem) dce(m *machine, tests []*Test, c []cinsn, liveOut bpf.RegSet) {
+func (p *problem) dce(m *machine, tests []*Test, c []cinsn) {
 	for changed := true; changed; {
 		changed = false
-		live := p.windowLive(c, liveOut)
+		live := p.windowLive(c)
 		for i := len(c) - 1; i >= 0; i-- {
 			x := c[i]
 			if x.isNop() {
@@ -192,10 +193,10 @@ func (p *problem) dce(m *machine, tests []*Test, c []cinsn, liveOut bpf.RegSet) 
 			if pure {
 				wr := x.insn(0, 0).Writes()
 				dead = wr != 0 && wr&live[i+1] == 0
-			} else if (info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreImm) && x.dst == 10 && p.deadStack != nil {
+			} else if (info.Kind == bpf.KindStore || info.Kind == bpf.KindStoreImm) && x.dst == 10 {
 				dead = true
 				for b := range int(info.Size) {
-					if o := StackSize + int(x.off) + b; o < 0 || o >= StackSize || !p.deadStack[o] {
+					if o := StackSize + int(x.off) + b; o < 0 || o >= StackSize || !p.deadAll(o) {
 						dead = false
 					}
 				}
@@ -243,10 +244,10 @@ func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
 	cons := slices.Clone(p.orig)
 	p.constRewrites(f, w, &m, tests, cons)
 	p.mergeLoads(&m, tests, cons)
-	p.dce(&m, tests, cons, w.LiveOut)
+	p.dce(&m, tests, cons)
 	aggr := slices.Clone(cons)
 	p.greedy(&m, tests, aggr)
-	p.dce(&m, tests, aggr, w.LiveOut)
+	p.dce(&m, tests, aggr)
 	var out [][]cinsn
 	base := p.perf(p.orig)
 	if p.perf(aggr) < base {
@@ -291,7 +292,7 @@ func (p *problem) mergeLoads(m *machine, tests []*Test, c []cinsn) {
 	var ver [11]uint16
 	target := make([]bool, len(c)+1)
 	for _, x := range c {
-		if !x.isNop() && x.op.Info().Has(bpf.FlagJump) {
+		if !x.isNop() && x.op.Info().Has(bpf.FlagJump) && int(x.tgt) <= len(c) {
 			target[x.tgt] = true
 		}
 	}

@@ -147,13 +147,7 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		ntests = 32
 	}
 	var m machine
-	var tests []*Test
-	for try := 0; len(tests) < ntests && try < 8*ntests; try++ {
-		t := genTest(rng, st, w.LiveIn)
-		if p.setWant(&m, t) {
-			tests = append(tests, t)
-		}
-	}
+	tests := p.genTests(rng, st, w.LiveIn, ntests, &m)
 	res.Tests = len(tests)
 	if len(tests) == 0 || opts.Prover == nil {
 		return res, nil
@@ -305,8 +299,15 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 	if ws.w.Start < len(ws.f.Before) {
 		q.Entry = ws.f.Before[ws.w.Start]
 	}
-	if ws.p.deadStack != nil {
-		q.StackDead = ws.p.deadStack[:]
+	if d := ws.p.deadStack[0]; d != nil {
+		q.StackDead = d[:]
+	}
+	for j, e := range ws.w.Exits {
+		qe := QueryExit{Live: e.Live}
+		if d := ws.p.deadStack[j+1]; d != nil {
+			qe.StackDead = d[:]
+		}
+		q.Exits = append(q.Exits, qe)
 	}
 	v, cex, err := ws.prover.Equivalent(ws.ctx, q)
 	if err != nil {
@@ -360,25 +361,121 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 	return false
 }
 
+// genTests draws n window tests the original runs without faulting,
+// spread over the paths through the window: random inputs alone rarely
+// take a branch like "if w3 == w4", and a chain whose tests never take it
+// deletes it. Half the draws alias a scalar live-in to another one or to
+// a program constant (within the entry state's bounds); tests are then
+// picked round-robin over the distinct paths seen.
+func (p *problem) genTests(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, n int, m *machine) []*Test {
+	type bucket struct {
+		key   uint64
+		tests []*Test
+	}
+	var buckets []*bucket
+	found := 0
+	for try := 0; found < 4*n && try < 16*n; try++ {
+		t := genTest(rng, st, liveIn)
+		if try%2 == 1 {
+			p.alias(rng, st, liveIn, t)
+		}
+		if !p.setWant(m, t) {
+			continue
+		}
+		found++
+		key := m.path*8 + uint64(m.exit)
+		i := slices.IndexFunc(buckets, func(b *bucket) bool { return b.key == key })
+		if i < 0 {
+			i = len(buckets)
+			buckets = append(buckets, &bucket{key: key})
+		}
+		buckets[i].tests = append(buckets[i].tests, t)
+	}
+	var tests []*Test
+	for k := 0; len(tests) < n; k++ {
+		took := false
+		for _, b := range buckets {
+			if k < len(b.tests) && len(tests) < n {
+				tests = append(tests, b.tests[k])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return tests
+}
+
+// alias makes one scalar live-in of t equal (in 64 or 32 bits, or off by
+// one) to another scalar live-in or to a constant of the program, when
+// the entry state allows the value.
+func (p *problem) alias(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, t *Test) {
+	var scalars []bpf.Reg
+	for _, r := range liveIn.Regs() {
+		if r == bpf.R10 || isPtr(t.Regs[r]) || !t.Init.Has(r) {
+			continue
+		}
+		if st.sum != nil && st.sum.Regs[r].Type != safety.ScalarValue {
+			continue
+		}
+		scalars = append(scalars, r)
+	}
+	if len(scalars) == 0 {
+		return
+	}
+	r := scalars[rng.IntN(len(scalars))]
+	var v uint64
+	switch {
+	case len(scalars) > 1 && rng.IntN(2) == 0:
+		o := scalars[rng.IntN(len(scalars))]
+		v = t.Regs[o]
+	case len(p.consts) > 0:
+		v = uint64(p.consts[rng.IntN(len(p.consts))])
+	default:
+		return
+	}
+	switch rng.IntN(4) {
+	case 0:
+		v = t.Regs[r]&^0xffffffff | v&0xffffffff // equal in the low 32 bits
+	case 1:
+		v += uint64(rng.IntN(3)) - 1
+	}
+	if st.sum != nil {
+		if sc := st.sum.Regs[r].V; !sc.Contains(safety.Const(v)) {
+			return
+		}
+	}
+	t.Regs[r] = v
+}
+
 // newProblem builds the search task of window w.
 func newProblem(f *Func, w Window, opts Options) *problem {
 	p := &problem{orig: toC(f.Insns, w, f.slot), obj: opts.Objective, form: opts.Form}
-	for _, r := range w.LiveOut.Regs() {
-		if r != bpf.R10 {
-			p.liveOut = append(p.liveOut, uint8(r))
+	exits := append([]Exit{{Insn: w.End, Live: w.LiveOut}}, w.Exits...)
+	for _, e := range exits {
+		var regs []uint8
+		for _, r := range e.Live.Regs() {
+			if r != bpf.R10 {
+				regs = append(regs, uint8(r))
+			}
 		}
-	}
-	if f.StackLive != nil && w.End < len(f.StackLive) {
-		live := &f.StackLive[w.End]
-		var dead [StackSize]bool
-		any := false
-		for i := range dead {
-			dead[i] = !live.Has(i)
-			any = any || dead[i]
+		p.liveOut = append(p.liveOut, regs)
+		p.exitLive = append(p.exitLive, e.Live)
+		var dead *[StackSize]bool
+		if f.StackLive != nil && e.Insn < len(f.StackLive) {
+			live := &f.StackLive[e.Insn]
+			var d [StackSize]bool
+			any := false
+			for i := range d {
+				d[i] = !live.Has(i)
+				any = any || d[i]
+			}
+			if any {
+				dead = &d
+			}
 		}
-		if any {
-			p.deadStack = &dead
-		}
+		p.deadStack = append(p.deadStack, dead)
 	}
 	p.freq = make([]float64, len(p.orig))
 	for i := range p.freq {

@@ -41,6 +41,17 @@ type Query struct {
 	// window: StackDead[i] is the byte at r10-len(StackDead)+i. They are
 	// not compared, so a candidate may drop or add stores to them.
 	StackDead []bool
+	// Exits describe the window's other exits (Window.Exits, same order):
+	// in Orig and Cand a jump to len+j (in slots) leaves by Exits[j-1],
+	// whose Live registers and non-dead stack bytes are compared there
+	// (Window.LiveOut and StackDead are those of the end, exit 0).
+	Exits []QueryExit
+}
+
+// QueryExit is what is compared when a window is left by one exit.
+type QueryExit struct {
+	Live      bpf.RegSet
+	StackDead []bool // nil: none
 }
 
 // Prover decides window equivalence. The search calls it only for

@@ -11,22 +11,36 @@ import (
 
 // problem is one window's search task, shared read-only by its chains.
 type problem struct {
-	orig    []cinsn
-	liveOut []uint8
+	orig []cinsn
+	// liveOut[j] are the registers compared when the window is left by
+	// exit j (0: its end; j: Window.Exits[j-1]).
+	liveOut  [][]uint8
+	exitLive []bpf.RegSet // the same as sets
 	freq    []float64 // execution weight per window position (latency)
 	obj     cost.Objective
 	form    cost.ErrorForm
 	consts  []int64
 	offs    []int16
 	hasMem  bool
-	// deadStack marks stack bytes not read after the window (nil: none):
-	// writes to them are not compared.
-	deadStack *[StackSize]bool
+	// deadStack[j] marks the stack bytes not read after leaving by exit j
+	// (nil: none): writes to them are not compared.
+	deadStack []*[StackSize]bool
 }
 
-// dead reports whether a write to byte off of region is not compared.
-func (p *problem) dead(region uint8, off uint32) bool {
-	return region == RegStack && p.deadStack != nil && p.deadStack[off]
+// dead reports whether a write to byte off of region is not compared
+// when the window is left by exit j.
+func (p *problem) dead(j int, region uint8, off uint32) bool {
+	return region == RegStack && j < len(p.deadStack) && p.deadStack[j] != nil && p.deadStack[j][off]
+}
+
+// deadAll reports whether stack byte off is dead at every exit.
+func (p *problem) deadAll(off int) bool {
+	for j := range p.liveOut {
+		if !p.dead(j, RegStack, uint32(off)) {
+			return false
+		}
+	}
+	return true
 }
 
 // perf is the performance term of a candidate: slots (size, complexity)
@@ -58,9 +72,10 @@ func (p *problem) setWant(m *machine, t *Test) bool {
 	t.want = [bpf.NumRegs]uint64{}
 	copy(t.want[:], m.r[:bpf.NumRegs])
 	t.wantInit = bpf.RegSet(m.init)
+	t.wantExit = m.exit
 	t.wantMem = t.wantMem[:0]
 	for _, e := range m.log {
-		if p.dead(e.region, e.off) {
+		if p.dead(m.exit, e.region, e.off) {
 			continue
 		}
 		dup := false
@@ -85,12 +100,12 @@ const faultErr = cost.FailPenalty + 64*4
 // live-out register and every memory byte either program wrote, plus
 // cost.FailPenalty when anything differs.
 func (p *problem) testErr(m *machine, c []cinsn, t *Test) uint64 {
-	if f := m.run(c, t); f != fNone {
+	if f := m.run(c, t); f != fNone || m.exit != t.wantExit {
 		m.undo()
 		return faultErr
 	}
 	var e uint64
-	for _, r := range p.liveOut {
+	for _, r := range p.liveOut[t.wantExit] {
 		if !t.wantInit.Has(bpf.Reg(r)) {
 			continue
 		}
@@ -106,7 +121,7 @@ func (p *problem) testErr(m *machine, c []cinsn, t *Test) uint64 {
 		}
 	}
 	for i, le := range m.log {
-		if p.dead(le.region, le.off) || wrote(t.wantMem, le.region, le.off) || loggedBefore(m.log[:i], le) {
+		if p.dead(t.wantExit, le.region, le.off) || wrote(t.wantMem, le.region, le.off) || loggedBefore(m.log[:i], le) {
 			continue
 		}
 		if cur := t.Mem[le.region][le.off]; cur != le.old {

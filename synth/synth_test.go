@@ -77,18 +77,25 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 	if tp.strict && strictDeclines(q, tp.passThrough) {
 		return Unknown, nil, nil
 	}
-	orig := toC(q.Orig, Window{Start: 0, End: len(q.Orig)}, bpf.SlotOffsets(q.Orig))
-	cand := toC(q.Cand, Window{Start: 0, End: len(q.Cand)}, bpf.SlotOffsets(q.Cand))
+	orig := fromStraight(q.Orig)
+	cand := fromStraight(q.Cand)
 	p := &problem{orig: orig}
-	if q.StackDead != nil && !tp.strict {
-		var dead [StackSize]bool
-		copy(dead[StackSize-len(q.StackDead):], q.StackDead)
-		p.deadStack = &dead
-	}
-	for _, r := range q.Window.LiveOut.Regs() {
-		if r != bpf.R10 {
-			p.liveOut = append(p.liveOut, uint8(r))
+	exits := append([]QueryExit{{Live: q.Window.LiveOut, StackDead: q.StackDead}}, q.Exits...)
+	for _, e := range exits {
+		var dead *[StackSize]bool
+		if e.StackDead != nil && !tp.strict {
+			dead = new([StackSize]bool)
+			copy(dead[StackSize-len(e.StackDead):], e.StackDead)
 		}
+		p.deadStack = append(p.deadStack, dead)
+		var regs []uint8
+		for _, r := range e.Live.Regs() {
+			if r != bpf.R10 {
+				regs = append(regs, uint8(r))
+			}
+		}
+		p.liveOut = append(p.liveOut, regs)
+		p.exitLive = append(p.exitLive, e.Live)
 	}
 	rng := rand.New(rand.NewPCG(uint64(len(q.Cand)), 7))
 	st := newEntryState(q.Type, q.Entry)
@@ -195,6 +202,13 @@ func TestFindsKnownImprovements(t *testing.T) {
 			bpf.LdxDW(bpf.R1, bpf.R10, -8), bpf.Add64Reg(bpf.R1, bpf.R3), bpf.StxDW(bpf.R10, bpf.R1, -8),
 			bpf.Mov64Imm(bpf.R0, 0), bpf.Exit(),
 		}, 4},
+		// sock_filter's compare chain: the copies into r4 only feed
+		// branches that leave the window, and r4 is dead at every exit
+		{"copies feeding exits", []bpf.Insn{
+			bpf.Mov64Imm(bpf.R0, 0), bpf.Mov64Reg(bpf.R4, bpf.R2), bpf.Jeq32Reg(bpf.R3, bpf.R4, 5),
+			bpf.Mov64Reg(bpf.R4, bpf.R1), bpf.Jeq32Reg(bpf.R3, bpf.R4, 3), bpf.Mov64Imm(bpf.R0, 1),
+			bpf.Add64Imm(bpf.R3, 2), bpf.Exit(), bpf.Mov64Imm(bpf.R0, 2), bpf.Exit(),
+		}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := &testProver{}

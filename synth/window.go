@@ -13,22 +13,38 @@ import (
 )
 
 // Window is a region of a function the search rewrites: instructions
-// [Start, End) entered only at Start and left only by falling through to
-// (or jumping to) End. Jumps inside it go forward, so it is loop-free.
+// [Start, End) entered only at Start and left by falling through to (or
+// jumping to) End, or by a jump to one of Exits (instructions outside
+// the window, before or after it). Jumps landing inside it go forward,
+// so it is loop-free.
 type Window struct {
 	Start, End int        // instruction indices
 	LiveIn     bpf.RegSet // live at Start
 	LiveOut    bpf.RegSet // live at End
+	// Exits are the other ways out: in the search form a jump to window
+	// position n+j (n = End-Start) leaves to Exits[j-1].
+	Exits []Exit
+}
+
+// Exit is a jump target outside a window and what is live there.
+type Exit struct {
+	Insn int        // instruction index
+	Live bpf.RegSet // live at Insn
 }
 
 func (w Window) String() string {
-	return fmt.Sprintf("[%d,%d) in %v out %v", w.Start, w.End, w.LiveIn, w.LiveOut)
+	s := fmt.Sprintf("[%d,%d) in %v out %v", w.Start, w.End, w.LiveIn, w.LiveOut)
+	for _, e := range w.Exits {
+		s += fmt.Sprintf(" exit %d %v", e.Insn, e.Live)
+	}
+	return s
 }
 
-// Window lengths.
+// Window lengths and exits.
 const (
 	MinWindow = 2
 	MaxWindow = 20
+	MaxExits  = 6 // jump targets outside a window besides its end
 )
 
 // Pinned reports whether the search must leave insns[k] alone: calls,
@@ -49,8 +65,9 @@ func Pinned(in bpf.Insn, relocated bool) bool {
 // SelectWindows picks maximal windows of MinWindow..MaxWindow instructions
 // between pinned ones (pinned[k] true), greedily from the start; ext
 // marks relocated calls (see bpf.External). A window
-// never contains a jump target from outside it except its start, and all
-// its jumps land inside it or at its end.
+// never contains a jump target from outside it except its start; its
+// jumps land forward inside it, at its end, or outside it (at most
+// MaxExits distinct targets other than its end).
 func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window, error) {
 	cfg, err := bpf.NewCFG(insns, &bpf.CFGOptions{External: ext})
 	if err != nil {
@@ -78,9 +95,19 @@ func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window,
 		if e >= len(insns) || cfg.SubprogOf(s) != cfg.SubprogOf(e) {
 			return false
 		}
+		var exits []int
 		for k := s; k < e; k++ {
-			if insns[k].IsJump() && (target[k] <= k || target[k] > e) {
-				return false
+			if insns[k].IsJump() {
+				t := target[k]
+				switch {
+				case t < 0 || (t > s && t <= k):
+					return false // unknown target or a loop inside the window
+				case (t <= s || t > e) && !slices.Contains(exits, t):
+					if len(exits) == MaxExits || cfg.SubprogOf(t) != cfg.SubprogOf(s) {
+						return false
+					}
+					exits = append(exits, t)
+				}
 			}
 			if k > s {
 				for _, from := range incoming[k] {
@@ -113,7 +140,13 @@ func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window,
 			s++
 			continue
 		}
-		ws = append(ws, Window{Start: s, End: best, LiveIn: live.In[s], LiveOut: live.In[best]})
+		w := Window{Start: s, End: best, LiveIn: live.In[s], LiveOut: live.In[best]}
+		for k := s; k < best; k++ {
+			if t := target[k]; insns[k].IsJump() && (t <= s || t > best) && !slices.ContainsFunc(w.Exits, func(x Exit) bool { return x.Insn == t }) {
+				w.Exits = append(w.Exits, Exit{Insn: t, Live: live.In[t]})
+			}
+		}
+		ws = append(ws, w)
 		s = best
 	}
 	return ws, nil
@@ -134,8 +167,27 @@ func toC(insns []bpf.Insn, w Window, slot []int) []cinsn {
 					c.tgt = int16(k - w.Start)
 				}
 			}
+			for j, e := range w.Exits {
+				if slot[e.Insn] == t && (e.Insn <= w.Start || e.Insn > w.End) {
+					c.tgt = int16(len(out) + 1 + j)
+				}
+			}
 		}
 		out[i] = c
+	}
+	return out
+}
+
+// fromStraight converts a self-contained list (straight's form: a jump
+// past the end to total+j slots leaves by exit j) back to the search form.
+func fromStraight(insns []bpf.Insn) []cinsn {
+	slot := bpf.SlotOffsets(insns)
+	total := bpf.SlotCount(insns)
+	out := toC(insns, Window{Start: 0, End: len(insns)}, slot)
+	for i, in := range insns {
+		if t, ok := in.JumpTarget(slot[i]); ok && t > total {
+			out[i].tgt = int16(len(insns) + t - total)
+		}
 	}
 	return out
 }
@@ -150,9 +202,19 @@ func fromC(cand []cinsn, w Window, slot []int) [][]bpf.Insn {
 		if c.isNop() {
 			continue
 		}
-		out[i] = []bpf.Insn{c.insn(slot[w.Start+i], slot[w.Start+int(c.tgt)])}
+		out[i] = []bpf.Insn{c.insn(slot[w.Start+i], w.targetSlot(int(c.tgt), slot))}
 	}
 	return out
+}
+
+// targetSlot is the original slot of window position tgt: inside the
+// window or its end, or an exit's instruction.
+func (w Window) targetSlot(tgt int, slot []int) int {
+	n := w.End - w.Start
+	if tgt > n {
+		return slot[w.Exits[tgt-n-1].Insn]
+	}
+	return slot[w.Start+tgt]
 }
 
 // insn builds the instruction of c placed at slot pc, jumping to slot tgt.
@@ -189,7 +251,10 @@ func straight(cand []cinsn) []bpf.Insn {
 			continue
 		}
 		t := 0
-		if c.tgt >= 0 {
+		switch n := len(cand); {
+		case int(c.tgt) > n:
+			t = pos[n] + int(c.tgt) - n // exit j: past the end, Exit code 1+j
+		case c.tgt >= 0:
 			t = pos[c.tgt]
 		}
 		out = append(out, c.insn(pos[i], t))
