@@ -16,12 +16,12 @@ type problem struct {
 	// exit j (0: its end; j: Window.Exits[j-1]).
 	liveOut  [][]uint8
 	exitLive []bpf.RegSet // the same as sets
-	freq    []float64 // execution weight per window position (latency)
-	obj     cost.Objective
-	form    cost.ErrorForm
-	consts  []int64
-	offs    []int16
-	hasMem  bool
+	freq     []float64    // execution weight per window position (latency)
+	obj      cost.Objective
+	form     cost.ErrorForm
+	consts   []int64
+	offs     []int16
+	hasMem   bool
 	// deadStack[j] marks the stack bytes not read after leaving by exit j
 	// (nil: none): writes to them are not compared.
 	deadStack []*[StackSize]bool
