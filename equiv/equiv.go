@@ -186,7 +186,8 @@ func mapInfos(ms []interp.MapSpec) []smt.MapInfo {
 	out := make([]smt.MapInfo, len(ms))
 	for i, m := range ms {
 		out[i] = smt.MapInfo{KeySize: int(m.KeySize), ValueSize: int(m.ValueSize), MaxEntries: m.MaxEntries,
-			Array: m.Type == ebpf.Array || m.Type == ebpf.PerCPUArray, ReadOnly: m.ReadOnly}
+			Array: m.Type == ebpf.Array || m.Type == ebpf.PerCPUArray, ReadOnly: m.ReadOnly,
+			NoLookup: m.Type == ebpf.LPMTrie}
 	}
 	return out
 }

@@ -100,6 +100,15 @@ func lookupable(t ebpf.MapType) bool {
 	return false
 }
 
+// liveInMap: maps whose values a live-in pointer may point into: the
+// lookupable ones and LPM tries, whose values are per-key regions like a
+// hash map's; lookups of an LPM trie are not modelled (smt NoLookup), and
+// extMaps allows one live-in of an LPM trie per window (two keys of one
+// trie may find the same value).
+func liveInMap(t ebpf.MapType) bool {
+	return lookupable(t) || t == ebpf.LPMTrie
+}
+
 func sameShape(m *interp.MapSpec, ref MapRef) bool {
 	return m.Type == ref.Type && m.KeySize == ref.KeySize && m.ValueSize == ref.ValueSize &&
 		m.MaxEntries == ref.MaxEntries && m.ReadOnly == ref.ReadOnly
@@ -138,8 +147,15 @@ func (q *query) extMaps(w *Window) error {
 			continue
 		}
 		ref := p.Map
-		if !lookupable(ref.Type) || ref.KeySize == 0 || ref.ValueSize == 0 {
+		if !liveInMap(ref.Type) || ref.KeySize == 0 || ref.ValueSize == 0 {
 			return fmt.Errorf("live-in r%d: value of map %q (%s) not supported", r, ref.Name, ref.Type)
+		}
+		if ref.Type == ebpf.LPMTrie {
+			for _, o := range w.LiveIn.Regs() {
+				if o != r && o != bpf.R10 && w.Pre[o].Kind == smt.PtrMapVal && w.Pre[o].Map.Name == ref.Name {
+					return fmt.Errorf("live-in r%d: two values of LPM trie %q", r, ref.Name)
+				}
+			}
 		}
 		if p.MapUnsure {
 			// A private region: sound only if nothing else in the
@@ -256,6 +272,10 @@ func (c *Checker) preValExt(q *query, r bpf.Reg, p RegPre) (smt.Val, []smt.Term,
 		off, cons := c.varOff(q, r, p)
 		v := enc.MapValPtr(mi, key, off, p.Off, !p.VarOff, null)
 		cons = append(cons, z.Or(null, enc.Present(mi, key)))
+		if p.Map.Type == ebpf.LPMTrie && p.Map.KeySize > 4 {
+			// a valid prefix length, so that the replay's lookup finds it
+			cons = append(cons, z.ULE(z.Extract(31, 0, key), z.BV(uint64(8*(p.Map.KeySize-4)), 32)))
+		}
 		return v, cons, nil
 	}
 	return smt.Val{}, nil, fmt.Errorf("live-in r%d: precondition kind %s not supported", r, p.Kind)
@@ -302,7 +322,7 @@ func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok b
 		return RegPre{Kind: smt.PtrPacket, PktEnd: true}, true, true
 	case safety.PtrMapValue:
 		m := g.Map
-		if m == nil || !lookupable(m.Type) || m.KeySize == 0 || m.ValueSize == 0 {
+		if m == nil || !liveInMap(m.Type) || m.KeySize == 0 || m.ValueSize == 0 {
 			return RegPre{Kind: smt.Opaque}, true, true
 		}
 		p = RegPre{Kind: smt.PtrMapVal, Off: int64(g.Off), Null: g.Null,

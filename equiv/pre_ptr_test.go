@@ -35,6 +35,11 @@ var (
 	// data + var, var in [0, 20], [ptr, ptr+4) checked
 	pktVar0 = RegPre{Kind: smt.PtrPacket, VarOff: true, Range: 4, Umax: 20}
 	hMaps   = []interp.MapSpec{{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 16, MaxEntries: 16}}
+	// an LPM trie value (key: prefixlen + 4 address bytes), maybe NULL
+	refL  = MapRef{Name: "l", Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 8, MaxEntries: 16}
+	mvL   = RegPre{Kind: smt.PtrMapVal, Map: refL}
+	mvLN  = RegPre{Kind: smt.PtrMapVal, Map: refL, Null: true}
+	lMaps = []interp.MapSpec{{Name: "l", Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 8, MaxEntries: 16}}
 )
 
 var ptrCases = []tcase{
@@ -126,6 +131,19 @@ var ptrCases = []tcase{
 		b: I{Mov64Imm(R0, 1)}, in: RegsOf(R2, R3), out: RegsOf(R0), pre: map[Reg]RegPre{R2: pktVar, R3: pktEnd}, want: Equal},
 	{name: "variable packet offset against data_end + 1", a: I{Mov64Reg(R4, R2), Add64Imm(R4, 5), Mov64Imm(R0, 0), JgtReg(R4, R3, 1), Mov64Imm(R0, 1)},
 		b: I{Mov64Imm(R0, 1)}, in: RegsOf(R2, R3), out: RegsOf(R0), pre: map[Reg]RegPre{R2: pktVar, R3: pktEnd}, want: NotEqual},
+	// LPM trie values (xdp_firewall's hit counters): atomics through them
+	{name: "lpm value: atomic add = load/add/store", a: I{JeqImm(R0, 0, 2), Mov64Imm(R1, 1), Atomic(OpAtomicAddDW, R0, R1, 0)},
+		b:  I{JeqImm(R0, 0, 3), LdxDW(R1, R0, 0), Add64Imm(R1, 1), StxDW(R0, R1, 0)},
+		in: RegsOf(R0), out: RegsOf(R0), pre: map[Reg]RegPre{R0: mvLN}, want: Equal},
+	{name: "lpm value: add 2", a: I{JeqImm(R0, 0, 2), Mov64Imm(R1, 1), Atomic(OpAtomicAddDW, R0, R1, 0)},
+		b:  I{JeqImm(R0, 0, 2), Mov64Imm(R1, 2), Atomic(OpAtomicAddDW, R0, R1, 0)},
+		in: RegsOf(R0), out: RegsOf(R0), pre: map[Reg]RegPre{R0: mvLN}, want: NotEqual},
+	{name: "lpm value: NULL check dropped", a: I{JeqImm(R0, 0, 1), StDW(R0, 0, 1)}, b: I{StDW(R0, 0, 1)},
+		in: RegsOf(R0), out: RegsOf(R0), pre: map[Reg]RegPre{R0: mvLN}, want: NotEqual},
+	{name: "lpm values: two of one trie", a: I{StW(R1, 0, 5), LdxW(R0, R2, 0)}, b: I{LdxW(R0, R2, 0), StW(R1, 0, 5)},
+		in: RegsOf(R1, R2), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvL, R2: mvL}, want: Unknown},
+	{name: "lpm lookup in the window", a: cat(lookup(StW(R10, -4, 0)), I{Mov64Imm(R0, 0)}), b: I{Mov64Imm(R0, 0)},
+		in: RegsOf(R6), out: RegsOf(R0), dead: true, maps: lMaps, want: Unknown},
 	// opaque values
 	{name: "opaque copied through", a: I{Mov64Reg(R0, R1)}, b: I{Mov64Reg(R2, R1), Mov64Reg(R0, R2)},
 		in: RegsOf(R1), out: RegsOf(R0), pre: map[Reg]RegPre{R1: opaque}, want: Equal},
@@ -194,7 +212,8 @@ func TestPreFromSafetyPointers(t *testing.T) {
 		{"map value joined, offset 4", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m, Off: 4}, 2, RegPre{Kind: smt.PtrMapVal, Off: 4, Map: refH}},
 		{"map value joined, variable offset", safety.Reg{Type: safety.PtrMapValue, V: v, Map: m}, 2,
 			RegPre{Kind: smt.PtrMapVal, MapUnsure: true, VarOff: true, Map: refH}},
-		{"lpm value", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: lpm}, 1, RegPre{Kind: smt.Opaque}},
+		{"lpm value", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: lpm}, 1,
+			RegPre{Kind: smt.PtrMapVal, Map: MapRef{Name: "l", Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 16}}},
 		{"mixed", safety.Reg{Type: safety.Mixed}, 2, RegPre{Kind: smt.Opaque}},
 		{"socket", safety.Reg{Type: safety.PtrSock, V: zero}, 1, RegPre{Kind: smt.Opaque}},
 		{"stack of a caller", safety.Reg{Type: safety.PtrStack, V: zero, Frame: 1, Off: -8}, 1, RegPre{Kind: smt.Opaque}},

@@ -144,6 +144,8 @@ var cases = []tcase{
 	// whole programs: exit, packet bounds, maps, helper order
 	{name: "exit value", prog: true, a: I{Mov64Imm(R0, 1), Exit()}, b: I{Mov64Imm(R0, 2), Exit()}, want: NotEqual},
 	{name: "exit mov32", prog: true, a: I{Mov64Imm(R0, 1), Exit()}, b: I{Mov32Imm(R0, 1), Exit()}, want: Equal},
+	{name: "ldxsh of ctx->data faults", prog: true, a: I{LdxW(R2, R1, 0), Mov64Imm(R0, 0), Exit()},
+		b: I{LdxSH(R2, R1, 0), Mov64Imm(R0, 0), Exit()}, want: NotEqual},
 	{name: "packet bounds dropped", prog: true,
 		a: cat(pktPro, I{Mov64Reg(R4, R2), Add64Imm(R4, 14), JgtReg(R4, R3, 2), LdxB(R0, R2, 12), Exit(), Mov64Imm(R0, 0), Exit()}),
 		b: cat(pktPro, I{LdxB(R0, R2, 12), Exit()}), want: NotEqual},

@@ -100,6 +100,10 @@ type MapInfo struct {
 	// Unsure: a map-value pointer's map is not known (one of several):
 	// its value size and read-only flag are symbolic (encode_opaque.go).
 	Unsure bool
+	// NoLookup: the map is not a key -> value table (an LPM trie matches
+	// prefixes, so two keys may find one value): map helpers on it are
+	// unsupported; its values are reachable only through live-in pointers.
+	NoLookup bool
 }
 
 // Config fixes the environment of an encoding; both runs of an equivalence

@@ -684,12 +684,21 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 	if k.Kind == PtrCtx {
 		for _, f := range e.Cfg.Ctx.Ptrs {
 			if ko < int64(f.Off)+4 && ko+int64(n) > int64(f.Off) {
+				// A partial read of a pointer field faults in interp
+				// (sign-extending or not); only an 8-byte read of an
+				// aux pointer is interp's exception, left unsupported.
+				if (ko != int64(f.Off) || n != 4) && !(f.Kind == CtxOther && ko == int64(f.Off) && n == 8) {
+					r.faultIf(e.tru)
+					return e.ScalarVal(c.BV(0, 64)), nil
+				}
 				if info.Kind == bpf.KindLoadSX {
+					// ldxsw of a whole pointer field: interp sign-extends
+					// the tagged pointer's low half, a value that has no
+					// counterpart here.
 					return Val{}, r.unsupported("sign-extending load of a context pointer field")
 				}
 				if ko != int64(f.Off) || n != 4 {
-					r.faultIf(e.tru)
-					return e.ScalarVal(c.BV(0, 64)), nil
+					return Val{}, r.unsupported("8-byte load of a context pointer field")
 				}
 				switch f.Kind {
 				case CtxData:
@@ -878,6 +887,9 @@ func (r *run) call(st *state, in bpf.Insn) error {
 			return r.unsupported("map helper on a register that is not a known map")
 		}
 		mi := e.Cfg.Maps[mh.Map]
+		if mi.NoLookup {
+			return r.unsupported("map helper on a map that is not a key -> value table")
+		}
 		kp := r.use(st, bpf.R2)
 		if err := r.checkDirty(st, kp); err != nil {
 			return err
