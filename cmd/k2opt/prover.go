@@ -92,7 +92,7 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		return synth.Unknown, nil, nil
 	}
 	w.Pre = pre
-	w.StackDead = allDead(q.StackDead)
+	w.Exits = windowExits(q)
 	c := p.pool.Get().(*equiv.Checker)
 	defer p.pool.Put(c)
 	p.checks.Add(1)
@@ -107,7 +107,7 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 	case equiv.Equal:
 		return synth.Equivalent, nil, nil
 	case equiv.Unknown:
-		debugf("unknown: %s", res.Reason)
+		debugf("unknown: %s (%s %v, live-in %v)", res.Reason, q.Program, q.Window, liveTypes(&entry, q.Window.LiveIn&read))
 	case equiv.NotEqual:
 		if res.Counterexample != nil && res.Counterexample.Window {
 			return synth.NotEquivalent, res.Counterexample.Input, nil
@@ -117,18 +117,17 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 	return synth.Unknown, nil, nil
 }
 
-// allDead reports whether the mask covers the whole 512-byte stack and
-// marks every byte dead; equiv can only drop the stack comparison whole.
-func allDead(dead []bool) bool {
-	if len(dead) != 512 {
-		return false
+// windowExits maps synth's exits onto equiv's exit codes: the window's end
+// (a jump to len in slots) is equiv exit code 1 = Exits[0]; a jump to
+// len+j leaves by q.Exits[j-1], equiv exit code 1+j = Exits[j]. Both use
+// the same dead-stack convention (byte i is r10-len(mask)+i).
+func windowExits(q *synth.Query) []equiv.WindowExit {
+	out := make([]equiv.WindowExit, 0, 1+len(q.Exits))
+	out = append(out, equiv.WindowExit{LiveOut: q.Window.LiveOut, StackDead: q.StackDead})
+	for _, e := range q.Exits {
+		out = append(out, equiv.WindowExit{LiveOut: e.Live, StackDead: e.StackDead})
 	}
-	for _, d := range dead {
-		if !d {
-			return false
-		}
-	}
-	return true
+	return out
 }
 
 func liveTypes(s *safety.Summary, live bpf.RegSet) []string {
