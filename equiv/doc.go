@@ -11,12 +11,15 @@
 //
 // Soundness notes: equivalence means "for every input satisfying the
 // precondition on which A does not fault, B does not fault and agrees on
-// the exit taken, r0 at exit or the live-out registers, and all memory
-// either side wrote (stack unless dead, packet, context, map values) and
-// the sequence of effectful helper calls". Unknown covers timeouts,
-// unsupported instructions (loops, bpf-to-bpf calls, atomics, ld_abs,
-// kfuncs, helpers with memory effects) and map lookups after an update of
-// the same map.
+// the exit taken, r0 at an exit instruction or the registers live at the
+// window exit taken, and all memory either side wrote (stack bytes unless
+// dead at that exit, packet, context, map values) and the sequence of
+// effectful helper calls". A window may have several exits (jumps past its
+// end): Window.Exits says per exit what is live (registers, stack bytes);
+// an exit it does not describe compares everything. Unknown covers
+// timeouts, unsupported instructions (loops, bpf-to-bpf calls, ld_abs,
+// kfuncs, helpers with memory effects, lookups in LPM tries) and map
+// lookups after an update of the same map.
 //
 // A Checker owns one Z3 context and solver: one per goroutine. The Cache is
 // shared safely.

@@ -181,6 +181,12 @@ func (q *query) extMaps(w *Window) error {
 	return nil
 }
 
+// memRef is the private map whose values stand for sized memory ('@' is
+// not in C identifiers, so no real map has such a name).
+func memRef(size int32) MapRef {
+	return MapRef{Name: fmt.Sprintf("@mem%d", size), Type: ebpf.Hash, KeySize: 4, ValueSize: uint32(size), MaxEntries: 64}
+}
+
 // unsureRef is the private map of a map value whose map is not known.
 func unsureRef(ref MapRef) MapRef {
 	ref.Name = "?" + ref.Name
@@ -345,8 +351,26 @@ func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok b
 			}
 		}
 		return p, true, true
+	case safety.PtrMem:
+		// Sized memory (a ringbuf sample, a helper's buffer): the value
+		// of a private map of that size, so that two live-ins alias when
+		// the solver picks one key (r7 = sample+40 next to r8 = sample).
+		// A joined summary keeps one path's size: trusted for one state.
+		if s.Paths > 1 || g.Size <= 0 {
+			return RegPre{Kind: smt.Opaque}, true, true
+		}
+		p = RegPre{Kind: smt.PtrMapVal, Off: int64(g.Off), Null: g.Null, Map: memRef(g.Size)}
+		if !g.V.IsConst() || g.V.T.Value != 0 {
+			v := g.V
+			p.VarOff = true
+			p.Known, p.Value, p.Umin = ^v.T.Mask, v.T.Value, v.Umin
+			if v.Umax != math.MaxUint64 {
+				p.Umax = v.Umax
+			}
+		}
+		return p, true, true
 	}
-	// mixed, data_meta, sockets, flow keys, map handles, sized memory...
+	// mixed, data_meta, sockets, flow keys, map handles...
 	return RegPre{Kind: smt.Opaque}, true, true
 }
 

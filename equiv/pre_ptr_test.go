@@ -40,6 +40,9 @@ var (
 	mvL   = RegPre{Kind: smt.PtrMapVal, Map: refL}
 	mvLN  = RegPre{Kind: smt.PtrMapVal, Map: refL, Null: true}
 	lMaps = []interp.MapSpec{{Name: "l", Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 8, MaxEntries: 16}}
+	// 168 bytes of sized memory, at offset 0 and 40
+	mem168    = RegPre{Kind: smt.PtrMapVal, Map: memRef(168)}
+	mem168o40 = RegPre{Kind: smt.PtrMapVal, Map: memRef(168), Off: 40}
 )
 
 var ptrCases = []tcase{
@@ -144,6 +147,18 @@ var ptrCases = []tcase{
 		in: RegsOf(R1, R2), out: RegsOf(R0), pre: map[Reg]RegPre{R1: mvL, R2: mvL}, want: Unknown},
 	{name: "lpm lookup in the window", a: cat(lookup(StW(R10, -4, 0)), I{Mov64Imm(R0, 0)}), b: I{Mov64Imm(R0, 0)},
 		in: RegsOf(R6), out: RegsOf(R0), dead: true, maps: lMaps, want: Unknown},
+	// sized memory (a ringbuf sample): r8 = sample, r7 = sample + 40
+	{name: "mem: two live-ins may alias", a: I{StW(R7, 0, 5), LdxW(R0, R8, 40)}, b: I{LdxW(R0, R8, 40), StW(R7, 0, 5)},
+		in: RegsOf(R7, R8), out: RegsOf(R0), pre: map[Reg]RegPre{R7: mem168o40, R8: mem168}, want: NotEqual},
+	// (they do here, but the precondition does not say so: conservative)
+	{name: "mem: two live-ins need not alias", a: I{StW(R7, 0, 5), LdxW(R0, R8, 40)}, b: I{StW(R7, 0, 5), Mov64Imm(R0, 5)},
+		in: RegsOf(R7, R8), out: RegsOf(R0), pre: map[Reg]RegPre{R7: mem168o40, R8: mem168}, want: NotEqual},
+	{name: "mem: last store wins", a: I{StW(R7, 0, 5), StW(R7, 0, 6)}, b: I{StW(R7, 0, 6)},
+		in: RegsOf(R7, R8), out: RegsOf(R0), pre: map[Reg]RegPre{R7: mem168o40, R8: mem168}, want: Equal},
+	{name: "mem: store value differs", a: I{StW(R8, 4, 5)}, b: I{StW(R8, 4, 6)},
+		in: RegsOf(R7, R8), out: RegsOf(R0), pre: map[Reg]RegPre{R7: mem168o40, R8: mem168}, want: NotEqual},
+	{name: "mem: store past the end", a: I{StW(R8, 160, 5)}, b: I{StW(R8, 168, 5)},
+		in: RegsOf(R8), out: RegsOf(R0), pre: map[Reg]RegPre{R8: mem168}, want: NotEqual},
 	// opaque values
 	{name: "opaque copied through", a: I{Mov64Reg(R0, R1)}, b: I{Mov64Reg(R2, R1), Mov64Reg(R0, R2)},
 		in: RegsOf(R1), out: RegsOf(R0), pre: map[Reg]RegPre{R1: opaque}, want: Equal},
@@ -212,6 +227,9 @@ func TestPreFromSafetyPointers(t *testing.T) {
 		{"map value joined, offset 4", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: m, Off: 4}, 2, RegPre{Kind: smt.PtrMapVal, Off: 4, Map: refH}},
 		{"map value joined, variable offset", safety.Reg{Type: safety.PtrMapValue, V: v, Map: m}, 2,
 			RegPre{Kind: smt.PtrMapVal, MapUnsure: true, VarOff: true, Map: refH}},
+		{"mem", safety.Reg{Type: safety.PtrMem, V: zero, Size: 168, Off: 40}, 1, mem168o40},
+		{"mem or null", safety.Reg{Type: safety.PtrMem, V: zero, Size: 168, Null: true}, 1, RegPre{Kind: smt.PtrMapVal, Map: memRef(168), Null: true}},
+		{"mem joined", safety.Reg{Type: safety.PtrMem, V: zero, Size: 168}, 2, RegPre{Kind: smt.Opaque}},
 		{"lpm value", safety.Reg{Type: safety.PtrMapValue, V: zero, Map: lpm}, 1,
 			RegPre{Kind: smt.PtrMapVal, Map: MapRef{Name: "l", Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 16}}},
 		{"mixed", safety.Reg{Type: safety.Mixed}, 2, RegPre{Kind: smt.Opaque}},
