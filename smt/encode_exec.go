@@ -1011,15 +1011,21 @@ func divide(e *Encoder, k bpf.Kind, a, b Term, w int) Term {
 		return c.SRem(a, b)
 	}
 	isZero := c.Eq(b, zero)
+	// The remainder is written as a - (a/b)*b with the division's own
+	// term (BPF: x/0 = 0, so x%0 = x; MIN/-1 = MIN, so MIN%-1 = 0, as
+	// the hardware-free definitions say): a program computing it by hand
+	// (w2 = w0; w2 /= w1; w2 *= w1; w0 -= w2, as clang emits) then has
+	// the same term as "w0 %= w1", which bit-blasting alone cannot prove
+	// in minutes.
 	switch k {
 	case bpf.KindDiv:
 		return e.ite(isZero, zero, c.UDiv(a, b))
 	case bpf.KindSDiv:
 		return e.ite(isZero, zero, c.SDiv(a, b))
 	case bpf.KindMod:
-		return e.ite(isZero, a, c.URem(a, b))
+		return c.Sub(a, c.Mul(e.ite(isZero, zero, c.UDiv(a, b)), b))
 	}
-	return e.ite(isZero, a, c.SRem(a, b))
+	return c.Sub(a, c.Mul(e.ite(isZero, zero, c.SDiv(a, b)), b))
 }
 
 // atomic encodes the read-modify-write atomics (single-threaded semantics,
