@@ -60,12 +60,14 @@ func Slots(insns []bpf.Insn) int {
 	return n
 }
 
-// Cycle estimates per op, indexed by bpf.Op. They are coarse classes for an
-// x86-64 JIT: simple ALU 1, multiply 3, divide ~20-25 (plus the JIT's
-// zero-divisor check), loads 4 (L1 hit), stores 1, atomics ~20 (lock
-// prefix), helper calls 30 (call + typical body), kfuncs 30, bpf-to-bpf
-// calls 5, legacy packet loads 20 (they call into the kernel).
-var opCycles = func() (t [bpf.NumOps]float64) {
+// legacyCycles are the hand-written per-op estimates that preceded
+// calibration, coarse classes for an x86-64 JIT: simple ALU 1, multiply 3,
+// divide ~20-25 (plus the JIT's zero-divisor check), loads 4 (L1 hit),
+// stores 1, atomics ~20 (lock prefix), helper calls 30 (call + typical
+// body), kfuncs 30, bpf-to-bpf calls 5, legacy packet loads 20 (they call
+// into the kernel). Ops the calibration does not measure (exit, ja, calls
+// to subprograms, ld_abs/ld_ind, may_goto) still use them, scaled.
+var legacyCycles = func() (t [bpf.NumOps]float64) {
 	for _, op := range bpf.Ops() {
 		info := op.Info()
 		c := 1.0
@@ -95,6 +97,10 @@ var opCycles = func() (t [bpf.NumOps]float64) {
 	}
 	return t
 }()
+
+// opCycles is the model's cost per op in cycles, from the calibrated table
+// (calibrated.json, see table.go) unless UseTable replaced it.
+var opCycles = DefaultTable().OpCycles()
 
 // InsnCycles is the latency model's estimate for one execution of in.
 func InsnCycles(in bpf.Insn) float64 {

@@ -48,6 +48,7 @@ const usage = `usage:
   k2opt batch merge -o OUTDIR DIR... merge sharded batch reports
   k2opt ci -o OUTDIR IN...           optimize, verify, fail on non-equivalence, rejection or limits
   k2opt bench IN.o [OUT.o]           kernel-measured latency before/after (BPF_PROG_TEST_RUN)
+  k2opt calibrate [--write FILE]     fit the latency model's per-op costs on this kernel
 run 'k2opt help' or 'k2opt COMMAND -h' for flags`
 
 func main() {
@@ -83,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdCI(args[1:], stdout, stderr)
 	case args[0] == "bench":
 		err = cmdBench(args[1:], stdout, stderr)
+	case args[0] == "calibrate":
+		err = cmdCalibrate(args[1:], stdout, stderr)
 	default:
 		err = cmdOptimize(args, stdout, stderr)
 	}
