@@ -12,9 +12,25 @@
 // Invariants: Slots counts an ld_imm64 as two; a NOP (Nop, i.e. "goto +0",
 // which the final program deletes) costs nothing in every model.
 //
+// # The latency table
+//
+// Per-op costs come from a table fitted on the running kernel by
+// `k2opt calibrate` (package cost/calibrate, docs/calibrate.md) and checked
+// in as calibrated.json, which the package embeds: ns per executed
+// instruction of each Feature (ALU 64/32, shifts, mul, div, mod, sdiv,
+// smod, movsx, byte swaps, ld_imm64, loads and stores per region,
+// atomics, jumps taken/not taken, helper calls). OpCycles is an op's
+// feature cost (the mean over a load's regions and a jump's two
+// directions) times the calibration machine's clock, so the unit stays
+// cycles; at least MinCycles, so deleting any instruction pays. Ops the
+// calibration cannot measure (exit, ja, bpf-to-bpf calls, ld_abs/ld_ind,
+// may_goto) keep the legacy hand-written estimate scaled by the fitted
+// 64-bit ALU cost. LoadTable/ParseTable read another table and UseTable
+// installs it (before a search starts: the table is read without locks).
+//
 // Not modelled: caches, branch misprediction, JIT peculiarities (the kernel
-// measures whole programs; see package bench); helper latencies are coarse
-// classes, not per-helper measurements. The complexity objective's
+// measures whole programs; see package bench); helper latencies are one
+// measured cheap helper, not per-helper measurements. The complexity objective's
 // verifier-processed count comes from package safety (and the kernel
 // verifier) at program level only: inside a window the search uses size as
 // its proxy.

@@ -152,6 +152,7 @@ type Table struct {
 	Trials   int     `json:"trials"`
 	Repeat   int     `json:"repeat"`
 	Seed     uint64  `json:"seed"`
+	Scale    float64 `json:"scale,omitempty"` // program size factor (calibrate --scale)
 	// InterceptNS is the fixed cost of one BPF_PROG_TEST_RUN iteration
 	// (the runner's loop plus the programs' common prologue and epilogue).
 	InterceptNS float64       `json:"intercept_ns"`

@@ -25,10 +25,11 @@ const minPrograms = 40
 // generated microbenchmarks and fits the latency table (cost/calibrate).
 func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
-	programs := fs.Int("programs", 240, "generated programs, the rows of the fit (at least 40: 24 unknowns, 5-fold cross-validation)")
+	programs := fs.Int("programs", 400, "generated programs, the rows of the fit (at least 40: 24 unknowns, 5-fold cross-validation)")
 	trials := fs.Int("trials", 9, "BPF_PROG_TEST_RUN calls per program; the fit uses their median")
 	repeat := fs.Uint("repeat", 5000, "runs per call (the kernel reports their mean)")
 	seed := fs.Uint64("seed", 1, "generator and run-order seed")
+	scale := fs.Float64("scale", 1, "multiply every feature's maximum count per program (program size)")
 	var write string
 	fs.StringVar(&write, "write", "", "write the fitted table to `FILE` (JSON; cost/calibrated.json is the default table)")
 	fs.StringVar(&write, "o", "", "same as --write")
@@ -53,11 +54,14 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		return usageErr("calibrate: --trials must be at least 1")
 	case *repeat < 1 || *repeat > 1<<31:
 		return usageErr("calibrate: --repeat must be between 1 and 2^31")
+	case !(*scale >= 0.05 && *scale <= 20):
+		return usageErr("calibrate: --scale must be between 0.05 and 20")
 	}
 	if err := kernel.Available(); err != nil {
 		return usageErr("calibrate: needs BPF_PROG_LOAD and BPF_PROG_TEST_RUN: %v", err)
 	}
-	opts := &calibrate.Options{Programs: *programs, Trials: *trials, Repeat: uint32(*repeat), Seed: *seed}
+	opts := &calibrate.Options{Programs: *programs, Trials: *trials, Repeat: uint32(*repeat), Seed: *seed,
+		Gen: &calibrate.GenOptions{Scale: *scale}}
 	if isTerminal(stderr) {
 		opts.Progress = func(t, n int) { fmt.Fprintf(stderr, "\r\033[Ktrial %d/%d", t, n) }
 	}
@@ -88,8 +92,8 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 // writeCalibration prints the fitted table, the fit's quality and the
 // programs the fit explains worst.
 func writeCalibration(w io.Writer, r *calibrate.Result) {
-	fmt.Fprintf(w, "%d programs x %d trials x %d runs; %s, %.0f MHz, kernel %s; %s\n\n",
-		r.Programs, r.Trials, r.Repeat, r.CPU, r.MHz, r.Kernel, r.Elapsed)
+	fmt.Fprintf(w, "%d programs (scale %g) x %d trials x %d runs; %s, %.0f MHz, kernel %s; %s\n\n",
+		r.Programs, r.Scale, r.Trials, r.Repeat, r.CPU, r.MHz, r.Kernel, r.Elapsed)
 	fmt.Fprintln(w, "| feature | ns/insn | ± (s.e.) | cycles | model cycles | legacy cycles | programs |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	model := r.Table.OpCycles()

@@ -56,9 +56,13 @@ type GenOptions struct {
 	// all (default 0.6); absent features make the columns independent.
 	Include float64
 	// Scale multiplies every feature's maximum count (default 1): the
-	// maxima are 300 for cheap features, 150 for mul, 60 for division,
-	// modulo and atomics, 8 for calls (~15 ns each here): few expensive
-	// instructions keep their noise from drowning the cheap ones.
+	// maxima are 150 for cheap features, 75 for mul, 30 for division,
+	// modulo and atomics, 4 for calls (~15 ns each here): few expensive
+	// instructions keep their noise from drowning the cheap ones. Bodies
+	// then run 300-1,500 instructions, the size of real programs; at twice
+	// that, the per-instruction cost grew with size (the linear fit's
+	// intercept went negative) as the JIT image outgrew the front end's
+	// caches.
 	Scale float64
 }
 
@@ -67,13 +71,13 @@ type GenOptions struct {
 func maxCount(f cost.Feature) int {
 	switch f {
 	case cost.FeatMul:
-		return 150
+		return 75
 	case cost.FeatDiv, cost.FeatMod, cost.FeatSDiv, cost.FeatSMod, cost.FeatAtomic:
-		return 60
+		return 30
 	case cost.FeatCall:
-		return 8
+		return 4
 	}
-	return 300
+	return 150
 }
 
 // Generate builds n microbenchmarks from rng. Every feature appears in at

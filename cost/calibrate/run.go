@@ -24,7 +24,7 @@ import (
 
 // Options control a calibration run. Zero fields take the defaults.
 type Options struct {
-	Programs int    // generated programs, the rows of the fit (default 240)
+	Programs int    // generated programs, the rows of the fit (default 400)
 	Trials   int    // BPF_PROG_TEST_RUN calls per program; the median is used (default 9)
 	Repeat   uint32 // runs per call; the kernel reports their mean (default 2000)
 	Seed     uint64 // generator and run-order seed (default 1)
@@ -35,7 +35,7 @@ type Options struct {
 }
 
 func (o *Options) withDefaults() Options {
-	d := Options{Programs: 240, Trials: 9, Repeat: 2000, Seed: 1, Folds: 5}
+	d := Options{Programs: 400, Trials: 9, Repeat: 2000, Seed: 1, Folds: 5}
 	if o != nil {
 		if o.Programs > 0 {
 			d.Programs = o.Programs
@@ -85,6 +85,7 @@ type Result struct {
 	Trials   int       `json:"trials"`
 	Repeat   int       `json:"repeat"`
 	Seed     uint64    `json:"seed"`
+	Scale    float64   `json:"scale"`
 	Elapsed  string    `json:"elapsed"`
 	Samples  []Sample  `json:"samples"`
 	RefNS    []float64 `json:"reference_ns"` // every run of the reference program
@@ -125,7 +126,10 @@ func Run(opts *Options) (*Result, error) {
 	}
 	r := &Result{
 		Date:     time.Now().UTC().Format("2006-01-02"),
-		Programs: o.Programs, Trials: o.Trials, Repeat: int(o.Repeat), Seed: o.Seed,
+		Programs: o.Programs, Trials: o.Trials, Repeat: int(o.Repeat), Seed: o.Seed, Scale: 1,
+	}
+	if o.Gen != nil && o.Gen.Scale > 0 {
+		r.Scale = o.Gen.Scale
 	}
 	r.Kernel, r.CPU, r.MHz = Machine()
 	r.RefNS = tm.Ref
@@ -318,7 +322,7 @@ func (r *Result) fit(folds int) error {
 	r.legacy(y)
 
 	t := &cost.Table{Version: cost.TableVersion, Date: r.Date, Kernel: r.Kernel, CPU: r.CPU, MHz: r.MHz,
-		Programs: r.Programs, Trials: r.Trials, Repeat: r.Repeat, Seed: r.Seed,
+		Programs: r.Programs, Trials: r.Trials, Repeat: r.Repeat, Seed: r.Seed, Scale: r.Scale,
 		InterceptNS: r.InterceptNS, R2: r.R2, CVRelErr: r.CVMedianRel}
 	for _, ff := range r.Features {
 		t.Features = append(t.Features, cost.FeatureCost{Name: ff.Name, NS: round(ff.NS, 4), StdErr: round(ff.StdErr, 4)})
