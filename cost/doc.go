@@ -6,8 +6,9 @@
 // chosen by --objective size|latency|complexity.
 //
 // The search (package synth) evaluates millions of candidates per second,
-// so every function here is allocation-free except Frequencies, which runs
-// once per program.
+// so every function it calls per candidate is allocation-free; Frequencies
+// runs once per program, and the table functions (table.go) once per
+// process.
 //
 // Invariants: Slots counts an ld_imm64 as two; a NOP (Nop, i.e. "goto +0",
 // which the final program deletes) costs nothing in every model.
