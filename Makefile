@@ -6,7 +6,7 @@ BIN     := bin/k2opt
 DEMO    ?= corpus/build/v3/xdp_parse.o
 OUT     := out
 
-.PHONY: all deps build test test-short demo corpus soak fuzz bench vet clean
+.PHONY: all deps build test test-short demo corpus soak fuzz bench vet clean rules
 
 all: build
 
@@ -54,6 +54,16 @@ demo: build
 # corpus rebuilds the committed BPF objects from corpus/src.
 corpus: deps
 	$(MAKE) -C corpus
+
+# rules regenerates synth/default.rules, the rule cache built into k2opt,
+# from the corpus (v1, v3 and v4 objects at batch's default budget), then
+# rebuilds the binary with it. Slow: a whole corpus search.
+rules: build
+	@rm -rf $(OUT)/rules-run $(OUT)/default.rules
+	@mkdir -p $(OUT)
+	$(BIN) batch -o $(OUT)/rules-run --rules $(OUT)/default.rules corpus/build/v1 corpus/build/v3 corpus/build/v4
+	cp $(OUT)/default.rules synth/default.rules
+	$(GO) build -o $(BIN) ./cmd/k2opt
 
 # soak: long fuzz/differential runs, not part of make test.
 soak: deps

@@ -30,6 +30,16 @@
 // applied), makes it the best and restarts the chains from it; a
 // counterexample becomes a test for every chain.
 //
+// Rule cache (rules.go, docs/rules.md): with Options.Rules, a window whose
+// canonical form (registers renamed, constants as symbols, entry types,
+// live-outs and dead stack per exit) matches a stored rule gets the rule's
+// rewrite first, proven and checked like any candidate; an entry learned
+// with at least the current budget and the same constants ends the window
+// without search (a rewrite, or "searched, nothing better"). Rules trimmed
+// to the span they change are tried at every position of other windows.
+// What the search finds is learned; RuleSet reads and writes the
+// line-oriented rule file, DefaultRules the set built into the binary.
+//
 // Invariants:
 //   - Nothing is emitted without Prover saying Equivalent; with no Prover
 //     the program is returned unchanged.

@@ -37,6 +37,10 @@ type Options struct {
 	// window whose chains keep finding candidates the prover or the
 	// whole-program check refuses stops asking.
 	MaxProofs int
+	// Rules is the rule cache (rules.go; nil: none): matching rules are
+	// applied (each proven and checked) before the search, and what the
+	// search finds is learned into it.
+	Rules *RuleSet
 }
 
 // DefaultIters is the proposal budget of one program when Options give none.
@@ -100,6 +104,8 @@ type WindowResult struct {
 	TimeToBest      time.Duration
 	Proposed        [NumMoves]int64
 	Accepted        [NumMoves]int64
+	RulesFired      int  // rule rewrites (exact or sliding) that became the best
+	RuleSkipped     bool // a cache entry ended the window without search
 }
 
 // windowSearch is the state chains share: proven best and counterexamples.
@@ -142,6 +148,11 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		sum = f.Before[w.Start]
 	}
 	st := newEntryState(f.Type, sum)
+	// rule cache (rules.go): a cached rewrite or no-better entry may end the window here
+	rst, skip := ws.rulesBefore(opts, iters, deadline, res)
+	if skip {
+		return res, nil
+	}
 	ntests := opts.Tests
 	if ntests <= 0 {
 		ntests = 32
@@ -152,6 +163,7 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 	if len(tests) == 0 || opts.Prover == nil {
 		return res, nil
 	}
+	ws.rulesSlide(rst, tests) // rule cache: trimmed rules at every position
 
 	// the peephole pre-pass; a counterexample sends it round again
 	for round := 0; round < 3; round++ {
@@ -230,6 +242,7 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 			res.Edits[w.Start+i] = e
 		}
 	}
+	ws.rulesAfter(rst, res) // rule cache: learn this window's outcome
 	return res, nil
 }
 
@@ -526,6 +539,8 @@ type Report struct {
 	ProofsProven    int64               `json:"proofs_proven"`
 	ProofsUnsafe    int64               `json:"proofs_unsafe"` // proven but refused by the whole-program check
 	CacheHits       int64               `json:"cache_hits"`
+	RulesFired      int64               `json:"rules_fired"`     // rule rewrites that became a window's best
+	RulesSkipped    int64               `json:"windows_skipped"` // windows a rule cache entry ended without search
 	TimeToBest      time.Duration       `json:"time_to_best_ns"`
 	Elapsed         time.Duration       `json:"elapsed_ns"`
 	Moves           map[string][2]int64 `json:"moves"` // proposed, accepted

@@ -41,6 +41,12 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	rep.SlotsBefore = bpf.SlotCount(insns)
 	rep.SlotsAfter = rep.SlotsBefore
 	rep.Moves = map[string][2]int64{}
+	if opts.Rules != nil {
+		// rule cache: this program sees the loaded rules and its own;
+		// what it learns joins the set when it ends (rules.go)
+		opts.Rules = opts.Rules.Fork()
+		defer opts.Rules.commit()
+	}
 
 	links, err := linkedPrograms(f, fn)
 	if err != nil {
@@ -166,6 +172,10 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rep.ProofsAttempted += wr.ProofsAttempted
 		rep.ProofsProven += wr.ProofsProven
 		rep.ProofsUnsafe += wr.ProofsUnsafe
+		rep.RulesFired += int64(wr.RulesFired)
+		if wr.RuleSkipped {
+			rep.RulesSkipped++
+		}
 		for k := range NumMoves {
 			m := rep.Moves[MoveNames[k]]
 			rep.Moves[MoveNames[k]] = [2]int64{m[0] + wr.Proposed[k], m[1] + wr.Accepted[k]}

@@ -57,9 +57,11 @@ type batchConfig struct {
 	Jobs         int           `json:"jobs"`
 	Verify       string        `json:"verify"` // kernel or static, as resolved
 	ProofTimeout time.Duration `json:"proof_timeout_ns"`
-	Binary       string        `json:"binary_sha256"` // results depend on the optimizer's version
+	Binary       string        `json:"binary_sha256"`   // results depend on the optimizer's version
+	Rules        string        `json:"rules,omitempty"` // the rule cache: "none", or FILE's sha256 (empty: the built-in rules)
 
 	obj      cost.Objective
+	rules    *synth.RuleSet // nil: none
 	parallel int
 	shard    int // 1-based; 0: not sharded
 	shards   int
@@ -74,13 +76,14 @@ func (c *batchConfig) key() string {
 
 // batchReport is report.json: one entry per object, sorted by key.
 type batchReport struct {
-	Version   int            `json:"version"`
-	Config    batchConfig    `json:"config"`
-	ConfigKey string         `json:"config_key"`
-	Shard     string         `json:"shard,omitempty"` // "I/N"
-	Complete  bool           `json:"complete"`        // false: interrupted
-	Objects   []objectReport `json:"objects"`
-	Elapsed   time.Duration  `json:"elapsed_ns"`
+	Version   int              `json:"version"`
+	Config    batchConfig      `json:"config"`
+	ConfigKey string           `json:"config_key"`
+	Shard     string           `json:"shard,omitempty"` // "I/N"
+	Complete  bool             `json:"complete"`        // false: interrupted
+	Objects   []objectReport   `json:"objects"`
+	Elapsed   time.Duration    `json:"elapsed_ns"`
+	Rules     *synth.RuleStats `json:"rules,omitempty"` // the rule cache's size and what it did
 }
 
 type objectReport struct {
@@ -147,6 +150,7 @@ type batchFlagVals struct {
 	budget, proofTimeout          *time.Duration
 	seed                          *uint64
 	jobs, parallel                *int
+	rules                         *ruleFlags
 	cfg                           batchConfig
 }
 
@@ -163,6 +167,7 @@ func batchFlags(fs *flag.FlagSet) (*batchFlagVals, *bool) {
 		verify:       fs.String("verify", "auto", "`MODE`: auto, kernel or static (see k2opt -h)"),
 		proofTimeout: fs.Duration("proof-timeout", 10*time.Second, "solver time limit per equivalence check"),
 		shard:        fs.String("shard", "", "run only shard `I/N` (1 <= I <= N) of the objects; merge reports with 'k2opt batch merge'"),
+		rules:        addRuleFlags(fs),
 	}
 	return v, fs.Bool("h", false, "show help")
 }
@@ -214,6 +219,18 @@ func (v *batchFlagVals) finish(fs *flag.FlagSet, stderr io.Writer) error {
 	}
 	c.ProofTimeout = *v.proofTimeout
 	c.Binary = selfHash()
+	// The rule file is part of what results depend on (resumable state).
+	if c.rules, err = v.rules.load(); err != nil {
+		return err
+	}
+	switch {
+	case c.rules == nil:
+		c.Rules = "none"
+	case *v.rules.path != "":
+		b, _ := os.ReadFile(*v.rules.path)
+		h := sha256.Sum256(b)
+		c.Rules = hex.EncodeToString(h[:8])
+	}
 	c.parallel = *v.parallel
 	c.outDir = *v.out
 	return nil
@@ -522,6 +539,18 @@ func runBatch(v *batchFlagVals, args []string, stdout, stderr io.Writer) (*batch
 		rep.Objects = append(rep.Objects, o.rep)
 	}
 	rep.Elapsed = time.Since(start)
+	if cfg.rules != nil {
+		st := cfg.rules.Stats()
+		rep.Rules = &st
+		fmt.Fprintln(stderr, "k2opt: "+v.rules.summary(cfg.rules))
+		// An interrupted run keeps the rule file as it was, so that the
+		// resumed run finds its state (keyed by the file's hash).
+		if rep.Complete && ctx.Err() == nil {
+			if err := v.rules.save(cfg.rules); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := writeBatchReports(cfg.outDir, rep); err != nil {
 		return nil, err
 	}
@@ -573,7 +602,7 @@ func searchProgram(ctx context.Context, cfg *batchConfig, o *batchObject, name s
 	fn := f.Function(name)
 	prover := newProver(cfg.ProofTimeout)
 	defer prover.Close()
-	opts := synth.Options{Objective: cfg.obj, Time: cfg.Time, Iters: cfg.Iters, Seed: cfg.Seed, Jobs: cfg.Jobs, Prover: prover}
+	opts := synth.Options{Objective: cfg.obj, Time: cfg.Time, Iters: cfg.Iters, Seed: cfg.Seed, Jobs: cfg.Jobs, Prover: prover, Rules: cfg.rules}
 	pr := programReport{WholeProof: "skipped", KernelBefore: -1, KernelAfter: -1}
 	st := &programState{}
 	res, err := synth.OptimizeProgram(ctx, f, fn, opts)
@@ -666,7 +695,7 @@ func finishObject(ctx context.Context, cfg *batchConfig, o *batchObject) error {
 			}
 		}
 		var err error
-		data, err = finalCheck(ctx, o.f, rws, &rr, cfg.Verify == "kernel", cfg.ProofTimeout)
+		data, err = finalCheck(ctx, o.f, rws, &rr, cfg.Verify == "kernel", cfg.ProofTimeout, cfg.rules)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,14 +34,15 @@ type programReport struct {
 }
 
 type runReport struct {
-	Input     string          `json:"input"`
-	Output    string          `json:"output"`
-	Objective string          `json:"objective"`
-	Seed      uint64          `json:"seed"`
-	Jobs      int             `json:"jobs"`
-	Verify    string          `json:"verify"`
-	Programs  []programReport `json:"programs"`
-	Elapsed   time.Duration   `json:"elapsed_ns"`
+	Input     string           `json:"input"`
+	Output    string           `json:"output"`
+	Objective string           `json:"objective"`
+	Seed      uint64           `json:"seed"`
+	Jobs      int              `json:"jobs"`
+	Verify    string           `json:"verify"`
+	Programs  []programReport  `json:"programs"`
+	Elapsed   time.Duration    `json:"elapsed_ns"`
+	Rules     *synth.RuleStats `json:"rules,omitempty"` // the rule cache's size and what it did
 }
 
 func cmdOptimize(args []string, stdout, stderr io.Writer) error {
@@ -56,6 +59,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	reportPath := fs.String("report", "", "write a JSON report to `FILE.json`")
 	proofTimeout := fs.Duration("proof-timeout", 3*time.Second, "solver time limit per equivalence check")
 	maxTime := fs.Duration("max-time", 60*time.Second, "hard cap on the search of one program; it stops and keeps what it proved (0: none)")
+	rules := addRuleFlags(fs)
 	help := fs.Bool("h", false, "show help")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -92,6 +96,10 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	if *o0 {
 		return writeObject(f, *out, nil)
 	}
+	ruleSet, err := rules.load()
+	if err != nil {
+		return err
+	}
 	useKernel := *verify != "static"
 	if kerr := kernel.Available(); kerr != nil && useKernel {
 		if *verify == "kernel" {
@@ -109,7 +117,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	prover := newProver(*proofTimeout)
 	defer prover.Close()
-	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover}
+	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover, Rules: ruleSet}
 	searchCap = *maxTime
 	rep := runReport{Input: pos[0], Output: *out, Objective: obj.String(), Seed: *seed, Jobs: *jobs, Verify: *verify}
 	var progress io.Writer
@@ -123,7 +131,15 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	if err := object.WriteFile(*out, data, f.Path); err != nil {
 		return usageErr("write %s: %v", *out, err)
 	}
+	if err := rules.save(ruleSet); err != nil {
+		return err
+	}
 	printSummary(stdout, &rep)
+	if line := rules.summary(ruleSet); line != "" {
+		fmt.Fprintln(stdout, line)
+		st := ruleSet.Stats()
+		rep.Rules = &st
+	}
 	if *reportPath != "" {
 		b, _ := json.MarshalIndent(&rep, "", "  ")
 		if err := object.WriteFile(*reportPath, append(b, '\n'), f.Path); err != nil {
@@ -179,7 +195,7 @@ func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function,
 	}
 	// Final gate: the whole new object is checked once more, program by
 	// program; a program that fails any check is written back unchanged.
-	data, err := finalCheck(ctx, f, rws, rep, useKernel, proofTimeout)
+	data, err := finalCheck(ctx, f, rws, rep, useKernel, proofTimeout, opts.Rules)
 	rep.Elapsed = time.Since(start)
 	return data, err
 }
@@ -188,7 +204,8 @@ func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function,
 // static safety, a whole-program proof (loop-free programs; otherwise the
 // window proofs stand), and the kernel verifier. Failing programs are
 // reverted one at a time until everything passes.
-func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewrite, rep *runReport, useKernel bool, timeout time.Duration) ([]byte, error) {
+// rules (may be nil) keeps whole-program proof verdicts between runs.
+func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewrite, rep *runReport, useKernel bool, timeout time.Duration, rules *synth.RuleSet) ([]byte, error) {
 	idx := map[string]*programReport{}
 	for i := range rep.Programs {
 		idx[rep.Programs[i].Program] = &rep.Programs[i]
@@ -263,7 +280,7 @@ func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewri
 				}
 				pr.KernelAfter = v.Processed
 			}
-			pr.WholeProof = wholeProof(ctx, ck, f, nf, name)
+			pr.WholeProof = cachedWholeProof(ctx, ck, f, nf, data, name, rules)
 			if strings.HasPrefix(pr.WholeProof, "NOT EQUAL") {
 				// A window proof and the whole-program proof disagree:
 				// a bug somewhere; never emit it.
@@ -287,6 +304,26 @@ func kernelVerdicts(data []byte) map[string]kernel.Verdict {
 		m[v.Program] = v
 	}
 	return m
+}
+
+// cachedWholeProof is wholeProof through the rule file's verdicts, keyed
+// by both objects' contents and the program: a second run over the same
+// inputs with the same result does not prove it again. A difference is
+// never stored (it reverts the program and must be found every time).
+func cachedWholeProof(ctx context.Context, ck *equiv.Checker, a, b *object.File, data []byte, name string, rules *synth.RuleSet) string {
+	if rules == nil {
+		return wholeProof(ctx, ck, a, b, name)
+	}
+	ha, hb := sha256.Sum256(a.Raw()), sha256.Sum256(data)
+	key := hex.EncodeToString(ha[:12]) + ":" + hex.EncodeToString(hb[:12]) + ":" + name
+	if v, ok := rules.WholeProof(key); ok {
+		return v
+	}
+	v := wholeProof(ctx, ck, a, b, name)
+	if !strings.HasPrefix(v, "NOT EQUAL") && ctx.Err() == nil {
+		rules.SetWholeProof(key, v)
+	}
+	return v
 }
 
 // wholeProof checks one program of the original and the rewritten object.
