@@ -110,6 +110,30 @@ func layoutFor(t ebpf.ProgramType) *ctxLayout {
 	return genericLayout
 }
 
+// CtxPointer is what a context field holds when the kernel fills it with
+// a pointer rather than a value.
+type CtxPointer uint8
+
+// Context pointer fields (CtxPointerAt).
+const (
+	CtxNoPointer CtxPointer = iota
+	CtxData                 // the packet's first byte (a 4-byte load)
+	CtxDataEnd              // one past its last byte (a 4-byte load)
+	CtxDataMeta             // the XDP/tc metadata start (a 4-byte load)
+	CtxAux                  // flow keys, socket (an 8-byte load)
+)
+
+// CtxPointerAt reports which pointer a load at offset off of the context
+// of programs of type t yields (CtxNoPointer: a plain value).
+func CtxPointerAt(t ebpf.ProgramType, off int) CtxPointer {
+	for _, f := range layoutFor(t).ptrs {
+		if int(f.off) == off {
+			return CtxPointer(f.kind) // cpData.. and CtxData.. are in the same order
+		}
+	}
+	return CtxNoPointer
+}
+
 // CtxSize is the size of the context structure of programs of type t.
 func CtxSize(t ebpf.ProgramType) int { return layoutFor(t).size }
 

@@ -3,7 +3,10 @@ package synth
 import (
 	"math/bits"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/interp"
 )
 
 // cinsn is the search's form of one window instruction: the op resolved
@@ -120,6 +123,8 @@ type Test struct {
 	wantInit bpf.RegSet
 	wantMem  []memByte
 	wantExit int // 0: the window's end; j: Window.Exits[j-1]
+	// typ gives the context's pointer fields (0: none known)
+	typ ebpf.ProgramType
 }
 
 // Clone returns a deep copy of t.
@@ -155,6 +160,9 @@ type machine struct {
 	t    *Test
 	exit int    // how the last run left: 0 the end, j Window.Exits[j-1]
 	path uint64 // a hash of the branches the last run took
+	// track, when set, records where compared values came from (test
+	// generation only; see flip.go).
+	track *tracker
 }
 
 func (m *machine) resolve(a uint64, size uint8) ([]byte, uint32, int) {
@@ -188,11 +196,32 @@ func (m *machine) load(a uint64, size uint8) (uint64, int) {
 			}
 		}
 	}
+	if a>>48&0xff == RegCtx && m.t.typ != 0 {
+		if k := interp.CtxPointerAt(m.t.typ, int(off)); k != interp.CtxNoPointer {
+			return m.t.ctxPointer(k, size)
+		}
+	}
 	var v uint64
 	for i := int(size) - 1; i >= 0; i-- {
 		v = v<<8 | uint64(buf[off+uint32(i)])
 	}
 	return v, fNone
+}
+
+// ctxPointer is the value of a load of a context pointer field: the
+// packet's bounds as test pointers (no metadata: data_meta = data), an
+// opaque pointer for flow keys and sockets. Other sizes are refused, as
+// by the verifier.
+func (t *Test) ctxPointer(k interp.CtxPointer, size uint8) (uint64, int) {
+	switch {
+	case k == interp.CtxAux && size == 8:
+		return Ptr(RegOpaque, 0), fNone
+	case k == interp.CtxAux || size != 4:
+		return 0, fPtrOp
+	case k == interp.CtxDataEnd:
+		return Ptr(RegPacket, len(t.Mem[RegPacket])), fNone
+	}
+	return Ptr(RegPacket, 0), fNone
 }
 
 func (m *machine) store(a uint64, size uint8, v uint64) int {
@@ -202,6 +231,9 @@ func (m *machine) store(a uint64, size uint8, v uint64) int {
 	}
 	reg := uint8(a >> 48)
 	stack := reg == RegStack
+	if reg == RegCtx && m.t.typ != 0 && interp.CtxPointerAt(m.t.typ, int(off)) != interp.CtxNoPointer {
+		return fPtrOp // the kernel fills these fields; programs cannot write them
+	}
 	for i := uint32(0); i < uint32(size); i++ {
 		e := logEntry{region: reg, off: off + i, old: buf[off+i]}
 		if stack {
@@ -290,6 +322,9 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 	n := len(prog)
 	pc := 0
 	m.path = 0
+	if m.track != nil {
+		m.track.start(m)
+	}
 	for pc < n {
 		c := &prog[pc]
 		s := &sems[c.op]
@@ -327,6 +362,9 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 					return fPtrOp
 				}
 			}
+			if m.track != nil && (s.kind == bpf.KindAdd || s.kind == bpf.KindSub) {
+				m.track.add(dst, m.r[dst], b, s.kind == bpf.KindSub, alu(s, m.r[dst], b))
+			}
 			m.r[dst] = alu(s, m.r[dst], b)
 		case bpf.KindMov, bpf.KindMovSX:
 			b := uint64(c.imm)
@@ -341,6 +379,11 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 			}
 			m.r[dst] = alu(s, 0, b)
 			m.init |= 1 << dst
+			if m.track != nil && !s.immSrc {
+				o := m.track.origin[src]
+				o.val = m.r[dst]
+				m.track.origin[dst] = o
+			}
 		case bpf.KindLdImm64:
 			m.r[dst] = uint64(c.imm)
 			m.init |= 1 << dst
@@ -358,9 +401,12 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 				}
 				b = m.r[src]
 			}
+			if m.track != nil {
+				m.track.compare(m, dst, src, !s.immSrc, b)
+			}
 			if cond(s, m.r[dst], b) {
+				m.path = m.path*31 + uint64(pc) // the position after the jump: which branch
 				pc = int(c.tgt)
-				m.path = m.path*31 + uint64(pc)
 			}
 		case bpf.KindLoad, bpf.KindLoadSX, bpf.KindLoadAcquire:
 			if m.init&(1<<src) == 0 {
@@ -375,6 +421,9 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 			}
 			m.r[dst] = v
 			m.init |= 1 << dst
+			if m.track != nil {
+				m.track.origin[dst] = origin{addr: m.r[src] + uint64(int64(c.off)), size: s.size, val: v}
+			}
 		case bpf.KindStore, bpf.KindStoreRelease, bpf.KindStoreImm:
 			if m.init&(1<<dst) == 0 {
 				return fUninitReg

@@ -196,3 +196,31 @@ func BenchmarkFullEval(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "proposals/s")
 }
+
+// TestCandidatesKeepISA: a function using only cpu v1 instructions gets
+// no v3/v4 ones (jmp32, sign-extending loads, sdiv...) in accepted
+// proposals, so an object built for an old kernel still loads there.
+func TestCandidatesKeepISA(t *testing.T) {
+	insns := []bpf.Insn{
+		bpf.LdxW(bpf.R1, bpf.R10, -8), bpf.Mov64Reg(bpf.R2, bpf.R1), bpf.Lsh64Imm(bpf.R2, 32), bpf.Rsh64Imm(bpf.R2, 32),
+		bpf.JeqImm(bpf.R2, 7, 1), bpf.Add64Imm(bpf.R1, 3), bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Exit(),
+	}
+	f := NewFunc("t", 0, insns, nil)
+	ws, err := f.Windows()
+	if err != nil || len(ws) == 0 {
+		t.Fatal(ws, err)
+	}
+	p := newProblem(f, ws[0], Options{})
+	if p.maxCPU != 1 {
+		t.Fatalf("maxCPU %d, want 1", p.maxCPU)
+	}
+	ch := newChain(p, nil, rand.New(rand.NewPCG(1, 1)), cost.WeightsFor(cost.Size), 1)
+	for it := range 50000 {
+		ch.step()
+		for _, c := range ch.cur {
+			if !c.isNop() && c.op.Info().CPU > 1 {
+				t.Fatalf("it %d: %v needs cpu v%d", it, c.op, c.op.Info().CPU)
+			}
+		}
+	}
+}

@@ -110,6 +110,7 @@ type WindowResult struct {
 
 // windowSearch is the state chains share: proven best and counterexamples.
 type windowSearch struct {
+	st        *entryState // what tests are drawn from
 	mu        sync.Mutex
 	ctx       context.Context
 	f         *Func
@@ -148,6 +149,7 @@ func OptimizeWindow(ctx context.Context, f *Func, w Window, opts Options, iters 
 		sum = f.Before[w.Start]
 	}
 	st := newEntryState(f.Type, sum)
+	ws.st = st
 	// rule cache (rules.go): a cached rewrite or no-better entry may end the window here
 	rst, skip := ws.rulesBefore(opts, iters, deadline, res)
 	if skip {
@@ -297,6 +299,9 @@ func (ws *windowSearch) tryProve(ch *chain, idx int) {
 // counterexample at once. It reports whether cand became the best.
 func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 	perf := ws.p.perf(cand)
+	if !ws.p.cpuOK(cand) {
+		return false
+	}
 	key := hashC(cand)
 	ws.mu.Lock()
 	if perf >= ws.bestPerf || ws.tried[key] || ws.attempts >= ws.maxProofs {
@@ -353,14 +358,23 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 			ws.toBest = time.Since(ws.start)
 			return true
 		}
-	case NotEquivalent:
-		if cex == nil {
-			return false
-		}
+	case NotEquivalent, Unknown:
+		// Unknown (a timeout, something the encoder does not model) may
+		// still be a wrong candidate our tests missed: look for a test
+		// that exposes it, so the chains stop proposing its kind.
 		var m machine
-		t := testFromInput(ws.f.Type, cex)
-		if t == nil || !ws.p.setWant(&m, t) {
-			return false
+		var t *Test
+		if cex != nil && v == NotEquivalent {
+			t = testFromInput(ws.f.Type, cex)
+		}
+		if t == nil || !ws.p.setWant(&m, t) || ws.p.testErr(&m, cand, t) == 0 {
+			// no usable counterexample (e.g. one that needs a map
+			// lookup to set up): look for a test of our own that tells
+			// the two apart, or the chains keep proposing the same kind
+			// of wrong candidate
+			if t = ws.distinguish(cand, &m); t == nil {
+				return false
+			}
 		}
 		ws.mu.Lock()
 		ws.cex = append(ws.cex, t)
@@ -386,16 +400,12 @@ func (p *problem) genTests(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, n 
 		tests []*Test
 	}
 	var buckets []*bucket
-	found := 0
-	for try := 0; found < 4*n && try < 16*n; try++ {
-		t := genTest(rng, st, liveIn)
-		if try%2 == 1 {
-			p.alias(rng, st, liveIn, t)
-		}
+	var all []*Test
+	add := func(t *Test) {
 		if !p.setWant(m, t) {
-			continue
+			return
 		}
-		found++
+		all = append(all, t)
 		key := m.path*8 + uint64(m.exit)
 		i := slices.IndexFunc(buckets, func(b *bucket) bool { return b.key == key })
 		if i < 0 {
@@ -403,6 +413,26 @@ func (p *problem) genTests(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, n 
 			buckets = append(buckets, &bucket{key: key})
 		}
 		buckets[i].tests = append(buckets[i].tests, t)
+	}
+	for try := 0; len(all) < 2*n && try < 8*n; try++ {
+		t := genTest(rng, st, liveIn)
+		if try%2 == 1 {
+			p.alias(rng, st, liveIn, t)
+		}
+		add(t)
+	}
+	// flip branches of tests found so far, flipped ones included, so
+	// that branches behind branches are reached too
+	var tr tracker
+	for round := 0; round < 2*n && len(all) > 0; round++ {
+		t := all[rng.IntN(len(all))]
+		m.track = &tr
+		m.run(p.orig, t)
+		m.undo()
+		m.track = nil
+		for _, c := range flipTests(rng, t, &tr, st.sum, 2) {
+			add(c)
+		}
 	}
 	var tests []*Test
 	for k := 0; len(tests) < n; k++ {
@@ -462,9 +492,32 @@ func (p *problem) alias(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, t *Te
 	t.Regs[r] = v
 }
 
+// distinguish draws many more tests for the window (random, aliased,
+// branch-flipped) and returns the first on which cand differs from the
+// original (nil: none found).
+func (ws *windowSearch) distinguish(cand []cinsn, m *machine) *Test {
+	ws.mu.Lock()
+	seed := uint64(ws.attempts)
+	ws.mu.Unlock()
+	rng := rand.New(rand.NewPCG(seed, uint64(ws.w.Start)<<20|uint64(ws.w.End)))
+	for range 4 {
+		for _, t := range ws.p.genTests(rng, ws.st, ws.w.LiveIn, 256, m) {
+			if ws.p.testErr(m, cand, t) != 0 {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
 // newProblem builds the search task of window w.
 func newProblem(f *Func, w Window, opts Options) *problem {
 	p := &problem{orig: toC(f.Insns, w, f.slot), obj: opts.Objective, form: opts.Form}
+	for _, in := range f.Insns {
+		if op := in.Op(); op.Valid() {
+			p.maxCPU = max(p.maxCPU, opCPU[op])
+		}
+	}
 	exits := append([]Exit{{Insn: w.End, Live: w.LiveOut}}, w.Exits...)
 	for _, e := range exits {
 		var regs []uint8
@@ -539,6 +592,7 @@ type Report struct {
 	ProofsProven    int64               `json:"proofs_proven"`
 	ProofsUnsafe    int64               `json:"proofs_unsafe"` // proven but refused by the whole-program check
 	CacheHits       int64               `json:"cache_hits"`
+	TailMerges      int                 `json:"tail_merges"` // runs replaced by a jump to an identical run
 	RulesFired      int64               `json:"rules_fired"`     // rule rewrites that became a window's best
 	RulesSkipped    int64               `json:"windows_skipped"` // windows a rule cache entry ended without search
 	TimeToBest      time.Duration       `json:"time_to_best_ns"`

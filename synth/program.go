@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,6 +87,19 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			ext[slots[k]] = true
 		}
 	}
+	// Tail merging first (tailmerge.go); the runs it involves are then
+	// left alone by the windows. It is dropped below if the program with
+	// it does not pass the check.
+	keep := make([]bool, len(insns))
+	for k := range insns {
+		_, rel := fn.Reloc(k)
+		keep[k] = rel || fn.IsCodeRef(k)
+	}
+	base, touched := tailMerge(insns, keep)
+	pinnedOrig := slices.Clone(pinned)
+	for k, t := range touched {
+		pinned[k] = pinned[k] || t
+	}
 	typ := fn.Type
 	if !fn.Entry {
 		typ = links[0].p.Type
@@ -106,7 +120,10 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	why := "" // the last reason a candidate was refused, for the report
 	var whyMu sync.Mutex
 	check := func(edits map[int][]bpf.Insn) (object.Rewrite, int, error) {
-		all := make(map[int][]bpf.Insn, len(accepted)+len(edits))
+		all := make(map[int][]bpf.Insn, len(base)+len(accepted)+len(edits))
+		for k, e := range base {
+			all[k] = e
+		}
 		for k, e := range accepted {
 			all[k] = e
 		}
@@ -144,6 +161,14 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		return err
 	}
 
+	if base != nil {
+		if _, _, err := check(nil); err != nil {
+			base = nil
+			copy(pinned, pinnedOrig)
+		} else {
+			rep.TailMerges = tailMerges(base)
+		}
+	}
 	ws, err := sf.Windows()
 	if err != nil {
 		return nil, fmt.Errorf("%s: program %s: %w", f.Path, fn.Name, err)
@@ -218,6 +243,13 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		return rw, proc, true
 	}
 	var kept []*WindowResult
+	if base != nil {
+		if rw, proc, ok := final(nil); ok {
+			res.Rewrite, rep.ProcessedAfter = rw, proc
+		} else {
+			base, rep.TailMerges = nil, 0
+		}
+	}
 	if len(results) > 0 {
 		if rw, proc, ok := final(results); ok {
 			kept = results
@@ -231,9 +263,9 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			}
 		}
 	}
-	if len(kept) > 0 && opts.Objective == cost.Complexity && kernel.Available() == nil && fn.Entry {
+	if (len(kept) > 0 || base != nil) && opts.Objective == cost.Complexity && kernel.Available() == nil && fn.Entry {
 		if !kernelLowers(f, fn.Name, res.Rewrite) {
-			kept = nil
+			kept, base, rep.TailMerges = nil, nil, 0
 			res.Rewrite = identity(insns)
 			rep.ProcessedAfter = rep.ProcessedBefore
 			rep.Note = "kernel verifier did not confirm a lower processed count"
@@ -245,7 +277,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	} else if rep.ProofsUnsafe > 0 && rep.Note == "" {
 		rep.Note = fmt.Sprintf("%d proven candidate(s) refused by the whole-program check; last: %s", rep.ProofsUnsafe, firstLine(why))
 	}
-	res.Changed = len(kept) > 0
+	res.Changed = len(kept) > 0 || base != nil
 	rep.SlotsAfter = bpf.SlotCount(res.Rewrite.Insns)
 	if res.Changed {
 		newFreq := make([]float64, len(res.Rewrite.Insns))

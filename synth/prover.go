@@ -82,7 +82,7 @@ func testFromInput(typ ebpf.ProgramType, in *interp.Input) *Test {
 		r    interp.Region
 		ours int
 	}{{interp.RegionStack, RegStack}, {interp.RegionCtx, RegCtx}, {interp.RegionPacket, RegPacket}}
-	t := &Test{StackInit: make([]bool, StackSize), Init: in.RegInit &^ bpf.RegsOf(bpf.R10)}
+	t := &Test{StackInit: make([]bool, StackSize), Init: in.RegInit &^ bpf.RegsOf(bpf.R10), typ: typ}
 	t.Mem[RegStack] = make([]byte, StackSize)
 	if in.Stack != nil {
 		copy(t.Mem[RegStack], in.Stack[:])

@@ -22,10 +22,32 @@ type problem struct {
 	consts   []int64
 	offs     []int16
 	hasMem   bool
+	// maxCPU is the newest ISA version (bpf.OpInfo.CPU) the function
+	// already uses: candidates stay within it, so that an object built
+	// for -mcpu=v3 does not come back needing a v4 kernel.
+	maxCPU uint8
 	// deadStack[j] marks the stack bytes not read after leaving by exit j
 	// (nil: none): writes to them are not compared.
 	deadStack []*[StackSize]bool
 }
+
+// cpuOK reports whether every instruction of c is within p.maxCPU.
+func (p *problem) cpuOK(c []cinsn) bool {
+	for i := range c {
+		if opCPU[c[i].op] > p.maxCPU {
+			return false
+		}
+	}
+	return true
+}
+
+// opCPU is each op's ISA version.
+var opCPU = func() (t [bpf.NumOps + 1]uint8) {
+	for _, op := range bpf.Ops() {
+		t[op] = op.Info().CPU
+	}
+	return t
+}()
 
 // dead reports whether a write to byte off of region is not compared
 // when the window is left by exit j.
@@ -285,6 +307,10 @@ func (ch *chain) step() {
 	copy(ch.prev, ch.cur)
 	mv := ch.propose()
 	if mv < 0 {
+		return
+	}
+	if !ch.p.cpuOK(ch.cur) {
+		copy(ch.cur, ch.prev)
 		return
 	}
 	ch.proposals++

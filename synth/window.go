@@ -285,7 +285,7 @@ func newEntryState(typ ebpf.ProgramType, sum *safety.Summary) *entryState {
 
 // genTest draws one window input.
 func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
-	t := &Test{StackInit: make([]bool, StackSize)}
+	t := &Test{StackInit: make([]bool, StackSize), typ: st.typ}
 	t.Mem[RegStack] = make([]byte, StackSize)
 	for i := range t.Mem[RegStack] {
 		t.Mem[RegStack][i] = byte(rng.Uint32())
@@ -364,6 +364,11 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 				t.Regs[r] = Ptr(RegOpaque, 64*int(r))
 			}
 		}
+	}
+	if need == 0 && rng.IntN(6) == 0 {
+		// no packet pointer on entry: a short packet, so that bounds
+		// checks on pointers the window loads from the context fail too
+		t.Mem[RegPacket] = t.Mem[RegPacket][:rng.IntN(len(t.Mem[RegPacket])+1)]
 	}
 	if need > 0 && rng.IntN(2) == 0 {
 		// a packet just long enough for what the verifier knows is in
