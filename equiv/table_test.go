@@ -138,6 +138,10 @@ var cases = []tcase{
 	{name: "diamond vs select", a: I{JeqImm(R1, 0, 2), Mov64Imm(R0, 1), Ja(1), Mov64Imm(R0, 2)},
 		b: I{Mov64Imm(R0, 1), JneImm(R1, 0, 1), Mov64Imm(R0, 2)}, want: Equal},
 	{name: "known constant folds branch", a: I{JeqImm(R1, 5, 1), Mov64Imm(R0, 7)}, b: I{}, pre: map[Reg]RegPre{R1: ConstScalar(5)}, want: Equal},
+	// pointers compared with numbers: real addresses are negative signed
+	{name: "r10 s> 0 is false", a: I{Mov64Imm(R0, 1)}, b: I{Mov64Imm(R0, 0), JsgtImm(R10, 0, 1), Mov64Imm(R0, 1)}, want: Equal},
+	{name: "r10 s> 0 does not skip", a: I{Mov64Imm(R0, 0)}, b: I{Mov64Imm(R0, 0), JsgtImm(R10, 0, 1), Mov64Imm(R0, 1)}, want: NotEqual},
+	{name: "r10 s<= 32 is true", a: I{Mov64Imm(R0, 1)}, b: I{Mov64Imm(R0, 1), JsleImm(R10, 32, 1), Mov64Imm(R0, 0)}, want: Equal},
 	// initialisation
 	{name: "b reads uninit", a: I{Mov64Imm(R0, 0)}, b: I{Mov64Reg(R0, R5), And64Imm(R0, 0)}, in: RegsOf(R0), out: RegsOf(R0), want: NotEqual},
 	{name: "b leaves live-out uninit", a: I{Mov64Imm(R2, 1)}, b: I{}, in: RegsOf(R0), out: RegsOf(R2), want: NotEqual},

@@ -236,15 +236,30 @@ func (e *Encoder) Sym(name string) Term {
 	return t
 }
 
-// base is a region's symbolic base address, constrained so that offsets
-// within +-2^31 neither wrap nor reach 0.
+// Region base addresses lie in [BaseLo, BaseHi]: offsets within +-2^31
+// neither wrap nor reach 0 nor cross the sign bit, and the range holds
+// the addresses the code really sees (the kernel's, 0xffff8880... and
+// 0xffffc900..., and interp's tagged 0xff9...), so a comparison of a
+// pointer with a number (signed: pointers are negative; jset of high
+// bits) is proven only when it holds for the real addresses too. (It was
+// [2^40, 2^60], where "r10 s> 0" held and B could drop code that runs.)
+const (
+	BaseLo = 0xff80_0000_0000_0000
+	BaseHi = 0xffff_fffe_0000_0000
+)
+
+func (e *Encoder) assumeBase(t Term) {
+	e.Assume = append(e.Assume, e.C.UGE(t, e.C.BV(BaseLo, 64)), e.C.ULE(t, e.C.BV(BaseHi, 64)))
+}
+
+// base is a region's symbolic base address (see BaseLo).
 func (e *Encoder) base(name string) Term {
 	if t, ok := e.consts[name]; ok {
 		return t
 	}
 	t := e.C.Const(name, e.bv64)
 	e.consts[name] = t
-	e.Assume = append(e.Assume, e.C.UGE(t, e.C.BV(1<<40, 64)), e.C.ULE(t, e.C.BV(1<<60, 64)))
+	e.assumeBase(t)
 	return t
 }
 
@@ -305,7 +320,7 @@ func (e *Encoder) MapValBase(m int, key Term) Term {
 	kb := 8 * e.Cfg.Maps[m].KeySize
 	f := e.fn(fmt.Sprintf("mapval_base%d", m), []Sort{e.C.BVSort(kb)}, e.bv64)
 	t := e.C.Apply(f, key)
-	e.Assume = append(e.Assume, e.C.UGE(t, e.C.BV(1<<40, 64)), e.C.ULE(t, e.C.BV(1<<60, 64)))
+	e.assumeBase(t)
 	return t
 }
 
