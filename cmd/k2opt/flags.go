@@ -92,10 +92,10 @@ func (r *ruleFlags) summary(rs *synth.RuleSet) string {
 		return ""
 	}
 	st := rs.Stats()
-	src := "built-in rules"
-	if *r.path != "" {
-		src = *r.path
+	if *r.path == "" {
+		return fmt.Sprintf("rules: %d fired, %d window searches skipped; built-in rules (read-only): %d entries",
+			st.Fired, st.Skipped, st.Loaded)
 	}
 	return fmt.Sprintf("rules: %d fired, %d window searches skipped, %d learned; %s: %d rules, %d no-better entries",
-		st.Fired, st.Skipped, st.Learned, src, st.Rules, st.NoBetter)
+		st.Fired, st.Skipped, st.Learned, *r.path, st.Rules, st.NoBetter)
 }
