@@ -726,19 +726,15 @@ func (rs *RuleSet) Stats() RuleStats {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	st := RuleStats{Fired: rs.fired, Skipped: rs.skipped, Learned: rs.nlearned, Loaded: len(rs.base.byKey)}
-	for _, e := range rs.all() {
-		if e.rep != nil {
-			st.Rules++
-		} else {
-			st.NoBetter++
-		}
-	}
 	seen := map[string]bool{}
-	for _, st2 := range []*ruleStore{rs.base, rs.learned} {
-		for _, l := range st2.slide {
-			for _, s := range l {
-				seen[s.text()] = true
-			}
+	for _, e := range rs.all() {
+		if e.rep == nil {
+			st.NoBetter++
+			continue
+		}
+		st.Rules++
+		if sr := slideOf(e); sr != nil {
+			seen[sr.text()] = true
 		}
 	}
 	st.Sliding = len(seen)
