@@ -86,7 +86,21 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
 		}
 	}
-	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn&read)
+	// A live-in register one side overwrites and the other passes
+	// through ("w0 = 2" dropped because r0 is already 2) needs its entry
+	// state too: try with those, and without them if their types cannot
+	// be stated.
+	var wrote bpf.RegSet
+	for _, in := range q.Orig {
+		wrote |= in.Writes()
+	}
+	for _, in := range q.Cand {
+		wrote |= in.Writes()
+	}
+	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn&(read|wrote))
+	if !ok {
+		pre, ok = equiv.PreFromSafety(&entry, q.Window.LiveIn&read)
+	}
 	if !ok {
 		debugf("decline: live-in types %v", liveTypes(&entry, q.Window.LiveIn&read))
 		return synth.Unknown, nil, nil
