@@ -43,7 +43,9 @@ func TestOptimizedKernelDifferential(t *testing.T) {
 	}
 	dir := t.TempDir()
 	compared := 0
-	for _, in := range append(optimizeSample, "../../corpus/build/v3/xdp_reflect.o", "../../corpus/build/v3/xdp_router.o", "../../corpus/build/v3/tc_classify.o") {
+	for _, in := range append(optimizeSample, "../../corpus/build/v3/xdp_reflect.o", "../../corpus/build/v3/xdp_router.o", "../../corpus/build/v3/tc_classify.o",
+		// tail merges (xdp_firewall), windows with exits across a parser loop (xdp_dns_stats)
+		"../../corpus/build/v3/xdp_firewall.o", "../../corpus/build/v3/xdp_dns_stats.o") {
 		out := filepath.Join(dir, filepath.Base(filepath.Dir(in))+"_"+filepath.Base(in))
 		if _, stderr, code := runBin(t, in, "-o", out, "--iters", "20000", "--seed", "5"); code != 0 {
 			t.Fatalf("%s: exit %d: %s", in, code, stderr)
