@@ -10,7 +10,8 @@
 //   - Machine: registers with init bits, a 512-byte stack per frame with
 //     per-byte init bits, a context laid out per program type, the packet
 //     (with headroom for adjust_head/meta), map contents and ring-buffer
-//     reservations. Memory is addressed through tagged pointers (region id
+//     reservations, and the type's auxiliary object (a flow dissector's
+//     flow keys: Input.Aux in, Output.Aux out). Memory is addressed through tagged pointers (region id
 //     and offset inside one 64-bit value), so pointer arithmetic stays
 //     concrete and a bounds check is a mask and two compares.
 //   - Helper models (helpers.go): a helper without a model is a

@@ -161,6 +161,10 @@ type Input struct {
 	// whose input slice is the one it loaded last time.
 	Maps [][]KV
 	Env  Env
+	// Aux, when not nil, is the initial contents of the program type's
+	// auxiliary object (a flow dissector's struct bpf_flow_keys) in place
+	// of the test run's start values; shorter: the rest is zero.
+	Aux []byte
 
 	// Window mode (RunWindow): initial registers, which are initialised,
 	// and stack contents of frame 0.
@@ -188,6 +192,9 @@ type Output struct {
 	Packet []byte // data..data_end after the run
 	Meta   []byte // data_meta..data after the run (XDP)
 	Calls  []Call
+	// Aux is the auxiliary object after the run (a flow dissector's flow
+	// keys, its output); nil for types without one.
+	Aux []byte
 	// Final registers and their init bits (meaningful in window mode).
 	Regs    [bpf.NumRegs]uint64
 	RegInit bpf.RegSet
@@ -366,6 +373,10 @@ func (m *Machine) reset(in *Input) {
 	if m.prog.Type == ebpf.FlowDissector {
 		binary.NativeEndian.PutUint32(m.aux[flowKeysFlags:], in.Env.FlowFlags)
 	}
+	if in.Aux != nil {
+		n := copy(m.aux, in.Aux)
+		clear(m.aux[n:])
+	}
 
 	for i := range m.maps {
 		var kv []KV
@@ -479,6 +490,9 @@ func (m *Machine) output(f Fault) Output {
 	if m.layout.packet {
 		o.Packet = m.pkt[m.data:m.dend]
 		o.Meta = m.pkt[m.meta:m.data]
+	}
+	if len(m.aux) > 0 {
+		o.Aux = m.aux
 	}
 	if m.Coverage {
 		o.Cover = m.cover
