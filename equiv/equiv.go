@@ -48,9 +48,9 @@ type Result struct {
 
 // RegPre is the precondition of one live-in register.
 type RegPre struct {
-	Kind smt.Kind // Scalar, PtrStack, PtrPacket, PtrCtx, PtrMapVal, Opaque (see pre_ptr.go)
+	Kind smt.Kind // Scalar, PtrStack, PtrPacket, PtrCtx, PtrAux, PtrMapVal, Opaque (see pre_ptr.go)
 	// Off is a pointer's constant offset: from r10 (stack, negative),
-	// from data (packet), from the start (ctx).
+	// from data (packet), from the start (ctx, flow keys).
 	Off int64
 	// Range (packet pointers): bytes from the pointer known to be inside
 	// the packet (the verifier's checked range).
@@ -158,8 +158,8 @@ func CtxLayout(t ebpf.ProgramType) *smt.CtxLayout {
 	case ebpf.SocketFilter:
 		return &smt.CtxLayout{Size: 192, Ptrs: []smt.CtxField{{Off: 168, Kind: smt.CtxOther}}, Writable: [][2]int{{48, 68}}}
 	case ebpf.FlowDissector:
-		return &smt.CtxLayout{Size: 192, ReadOnly: true,
-			Ptrs: []smt.CtxField{{Off: 76, Kind: smt.CtxData}, {Off: 80, Kind: smt.CtxDataEnd}, {Off: 144, Kind: smt.CtxOther}}}
+		return &smt.CtxLayout{Size: 192, ReadOnly: true, AuxSize: FlowKeysSize,
+			Ptrs: []smt.CtxField{{Off: 76, Kind: smt.CtxData}, {Off: 80, Kind: smt.CtxDataEnd}, {Off: 144, Kind: smt.CtxFlowKeys}}}
 	case ebpf.CGroupSockAddr:
 		return &smt.CtxLayout{Size: 72, Ptrs: []smt.CtxField{{Off: 64, Kind: smt.CtxOther}}, Writable: [][2]int{{4, 28}, {40, 60}}}
 	case ebpf.Kprobe, ebpf.PerfEvent:
@@ -171,6 +171,10 @@ func CtxLayout(t ebpf.ProgramType) *smt.CtxLayout {
 	}
 	return nil
 }
+
+// FlowKeysSize is sizeof(struct bpf_flow_keys), a flow dissector's
+// output object (interp's aux region).
+const FlowKeysSize = 56
 
 // hasPacket: interp gives the program type a packet.
 func hasPacket(t ebpf.ProgramType) bool {
@@ -290,6 +294,11 @@ func (c *Checker) preVal(enc *smt.Encoder, r bpf.Reg, p RegPre) (smt.Val, []smt.
 		return enc.ScalarVal(t), cons, nil
 	case smt.PtrStack, smt.PtrCtx:
 		return enc.ConstPtr(p.Kind, p.Off), nil, nil
+	case smt.PtrAux:
+		if l := enc.Cfg.Ctx; l == nil || l.AuxSize == 0 {
+			return smt.Val{}, nil, fmt.Errorf("live-in r%d: flow keys pointer in a program type without flow keys", r)
+		}
+		return enc.ConstPtr(smt.PtrAux, p.Off), nil, nil
 	case smt.PtrPacket:
 		v := enc.ConstPtr(smt.PtrPacket, p.Off)
 		var cons []smt.Term

@@ -37,7 +37,7 @@ func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPr
 				p.Umax = v.Umax
 			}
 			pre[r] = p
-		case safety.PtrStack, safety.PtrCtx, safety.PtrPacket:
+		case safety.PtrStack, safety.PtrCtx, safety.PtrPacket, safety.PtrFlowKeys:
 			if !g.V.IsConst() || g.V.T.Value != 0 || g.Null {
 				return pre, false
 			}
@@ -50,6 +50,8 @@ func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPr
 				p.Kind = smt.PtrStack
 			case safety.PtrCtx:
 				p.Kind = smt.PtrCtx
+			case safety.PtrFlowKeys:
+				p.Kind = smt.PtrAux
 			case safety.PtrPacket:
 				p.Kind = smt.PtrPacket
 				// may be negative: only data+Range is known to be in

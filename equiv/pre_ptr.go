@@ -296,7 +296,7 @@ func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok b
 	// or when the fixed offset is not 0 (a fold sets it to 0).
 	exact := s.Paths <= 1 || g.Off != 0
 	switch g.Type {
-	case safety.ScalarValue, safety.PtrStack, safety.PtrCtx:
+	case safety.ScalarValue, safety.PtrStack, safety.PtrCtx, safety.PtrFlowKeys:
 		if g.Type != safety.ScalarValue && (!g.V.IsConst() || g.V.T.Value != 0 || g.Null ||
 			g.Type == safety.PtrStack && g.Frame != 0) {
 			return RegPre{Kind: smt.Opaque}, true, true
@@ -370,7 +370,7 @@ func preFromSafetyExt(s *safety.Summary, g *safety.Reg) (p RegPre, handled, ok b
 		}
 		return p, true, true
 	}
-	// mixed, data_meta, sockets, flow keys, map handles...
+	// mixed, data_meta, sockets, map handles...
 	return RegPre{Kind: smt.Opaque}, true, true
 }
 

@@ -43,6 +43,9 @@ func (c *Counterexample) String() string {
 	if len(in.Ctx) > 0 && !allZero(in.Ctx) {
 		fmt.Fprintf(&b, "ctx: %x\n", in.Ctx)
 	}
+	if len(in.Aux) > 0 && !allZero(in.Aux) {
+		fmt.Fprintf(&b, "flow keys: %x\n", in.Aux)
+	}
 	for i, kvs := range in.Maps {
 		for _, kv := range kvs {
 			fmt.Fprintf(&b, "map %d: key %x value %x\n", i, kv.Key, kv.Value)
@@ -81,6 +84,16 @@ func (c *Checker) input(q *query, m smt.Model, mach *interp.Machine) *interp.Inp
 		for i := range in.Ctx {
 			v, _ := m.Eval(z.Select(arr, z.BV(uint64(i), 64)))
 			in.Ctx[i] = byte(v)
+		}
+	}
+	if l := enc.Cfg.Ctx; l != nil && l.AuxSize > 0 {
+		// the flow keys the model starts from (whole programs too: the
+		// encoder does not assume the test run's start values)
+		in.Aux = make([]byte, l.AuxSize)
+		arr := enc.Array(smt.RegionKey{Kind: smt.PtrAux})
+		for i := range in.Aux {
+			v, _ := m.Eval(z.Select(arr, z.BV(uint64(i), 64)))
+			in.Aux[i] = byte(v)
 		}
 	}
 	// Maps: the entries the lookups saw, and key 0 of global data.
@@ -148,6 +161,8 @@ func (c *Checker) input(q *query, m smt.Model, mach *interp.Machine) *interp.Inp
 				in.Regs[r] = mach.Pointer(interp.RegionPacket, int(p.Off))
 			case smt.PtrCtx:
 				in.Regs[r] = mach.Pointer(interp.RegionCtx, int(p.Off))
+			case smt.PtrAux:
+				in.Regs[r] = mach.Pointer(interp.RegionAux, int(p.Off))
 			}
 		}
 		in.RegInit = q.liveIn &^ bpf.RegsOf(bpf.R10)
@@ -377,6 +392,10 @@ func (c *Checker) replay(q *query, m smt.Model) (*Counterexample, bool, string) 
 	}
 	if !bytes.Equal(a.out.Packet, b.out.Packet) {
 		return d("packet: a=%x b=%x", a.out.Packet, b.out.Packet)
+	}
+	if !bytes.Equal(a.out.Aux, b.out.Aux) {
+		// flow keys are the program's output, live at every exit
+		return d("flow keys: a=%x b=%x", a.out.Aux, b.out.Aux)
 	}
 	for i := range a.maps {
 		if !sameKVs(a.maps[i], b.maps[i]) {

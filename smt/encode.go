@@ -11,8 +11,9 @@ package smt
 // scans the log of its region backwards (a write from a path that did not
 // happen has a false guard on the reading path).
 //
-// Memory is split per region (stack, packet, context, the values of each
-// map); addresses are offsets from the region start, so accesses at known
+// Memory is split per region (stack, packet, context, the program type's
+// auxiliary object such as a flow dissector's flow keys, the values of
+// each map); addresses are offsets from the region start, so accesses at known
 // constant offsets skip each other in Go without building terms (K2's
 // concretised offsets), and symbolic offsets fall back to ite chains over
 // the log on top of a per-region initial array.
@@ -41,9 +42,13 @@ const (
 	MapHandle             // ld_imm64 of map Map
 	Opaque                // derived from a pointer by an op the encoder does not track
 	Conflict              // paths disagree on the kind; using it as a pointer is unsupported
+	// PtrAux: offset into the program type's auxiliary object (a flow
+	// dissector's struct bpf_flow_keys, CtxLayout.AuxSize bytes). Last,
+	// so that the other kinds keep their numbers.
+	PtrAux
 )
 
-var kindNames = [...]string{"scalar", "stack", "packet", "ctx", "map_value", "map", "opaque", "conflict"}
+var kindNames = [...]string{"scalar", "stack", "packet", "ctx", "map_value", "map", "opaque", "conflict", "aux"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -80,7 +85,8 @@ const (
 	CtxData CtxFieldKind = iota + 1
 	CtxDataEnd
 	CtxDataMeta
-	CtxOther // flow keys, socket: not modelled (unsupported)
+	CtxOther    // socket: not modelled (unsupported)
+	CtxFlowKeys // flow keys (an 8-byte load): a PtrAux at offset 0
 )
 
 // CtxLayout is the context structure of a program type.
@@ -89,6 +95,9 @@ type CtxLayout struct {
 	Ptrs     []CtxField
 	ReadOnly bool
 	Writable [][2]int // [lo, hi) byte ranges; nil: all (unless ReadOnly)
+	// AuxSize is the size of the object a CtxFlowKeys field points to
+	// (0: none). It is output memory: runs compare what they write there.
+	AuxSize int
 }
 
 // MapInfo describes a map the program refers to by index.
@@ -148,6 +157,9 @@ type Write struct {
 	// Spill: the first byte of an aligned 8-byte store of a pointer.
 	Spill *Val
 	Size  int
+	// Part is the byte's index in its store (the store's first byte,
+	// Part 0, has the store's Size; the others have Size 1).
+	Part int
 }
 
 // Mem is one region's write log.
@@ -272,6 +284,9 @@ func (e *Encoder) PktBase() Term { return e.base("base_pkt") }
 // CtxBase is the context pointer's value.
 func (e *Encoder) CtxBase() Term { return e.base("base_ctx") }
 
+// AuxBase is the address of the auxiliary object (flow keys).
+func (e *Encoder) AuxBase() Term { return e.base("base_aux") }
+
 // PktLen is the symbolic packet length (data_end - data).
 func (e *Encoder) PktLen() Term {
 	if t, ok := e.consts["pkt_len"]; ok {
@@ -297,6 +312,8 @@ func (e *Encoder) Array(k RegionKey) Term {
 		name = "mem_pkt"
 	case PtrCtx:
 		name = "mem_ctx"
+	case PtrAux:
+		name = "mem_aux"
 	case PtrMapVal:
 		name = fmt.Sprintf("mem_map%d", k.Map)
 		dom = e.C.BVSort(64 + 8*e.Cfg.Maps[k.Map].KeySize)
@@ -402,6 +419,8 @@ func (e *Encoder) kindBase(k Kind) Term {
 		return e.PktBase()
 	case PtrCtx:
 		return e.CtxBase()
+	case PtrAux:
+		return e.AuxBase()
 	}
 	return Term{}
 }

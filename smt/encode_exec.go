@@ -533,7 +533,7 @@ func bswap(c *Context, x Term, w int) Term {
 	return out
 }
 
-func isPtr(k Kind) bool { return k >= PtrStack && k <= PtrMapVal }
+func isPtr(k Kind) bool { return k >= PtrStack && k <= PtrMapVal || k == PtrAux }
 
 func (r *run) ptrAdd(p Val, d Term, sub bool) Val {
 	c := r.e.C
@@ -639,6 +639,14 @@ func (r *run) access(p Val, off int16, n int, write bool) (RegionKey, Term, int6
 				r.faultIf(e.tru)
 			}
 		}
+	case PtrAux:
+		// interp's aux region: any offset and alignment within the object
+		l := e.Cfg.Ctx
+		if l == nil || l.AuxSize == 0 {
+			return k, o, ko, kok, r.unsupported("auxiliary object of unknown size")
+		}
+		sz := int64(l.AuxSize)
+		inBounds(c.BV(0, 64), c.BV(uint64(sz), 64), 0, sz, true)
 	case PtrMapVal:
 		r.faultIf(p.Null)
 		if e.Cfg.Maps[p.Map].Unsure {
@@ -686,8 +694,10 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 			if ko < int64(f.Off)+4 && ko+int64(n) > int64(f.Off) {
 				// A partial read of a pointer field faults in interp
 				// (sign-extending or not); only an 8-byte read of an
-				// aux pointer is interp's exception, left unsupported.
-				if (ko != int64(f.Off) || n != 4) && !(f.Kind == CtxOther && ko == int64(f.Off) && n == 8) {
+				// aux pointer is interp's exception: flow keys give a
+				// PtrAux, sockets are left unsupported.
+				aux := f.Kind == CtxOther || f.Kind == CtxFlowKeys
+				if (ko != int64(f.Off) || n != 4) && !(aux && ko == int64(f.Off) && n == 8) {
 					r.faultIf(e.tru)
 					return e.ScalarVal(c.BV(0, 64)), nil
 				}
@@ -696,6 +706,12 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 					// the tagged pointer's low half, a value that has no
 					// counterpart here.
 					return Val{}, r.unsupported("sign-extending load of a context pointer field")
+				}
+				if f.Kind == CtxFlowKeys && n == 8 {
+					if e.Cfg.Ctx.AuxSize == 0 {
+						return Val{}, r.unsupported("flow keys of unknown size")
+					}
+					return e.ConstPtr(PtrAux, 0), nil
 				}
 				if ko != int64(f.Off) || n != 4 {
 					return Val{}, r.unsupported("8-byte load of a context pointer field")
@@ -722,6 +738,11 @@ func (r *run) load(st *state, in bpf.Insn, info *bpf.OpInfo) (Val, error) {
 				w := &m.Writes[i]
 				if !w.KOK || w.KOff >= ko+8 || w.KOff+int64(max(w.Size, 1)) <= ko {
 					continue
+				}
+				// The latest store over the slot: its first byte says
+				// whether it is the spill (its last byte is met first).
+				if w.Part > 0 && w.Part <= i {
+					w = &m.Writes[i-w.Part]
 				}
 				if w.Spill != nil && w.KOff == ko && (w.Guard == e.tru || w.Guard == r.cond) {
 					return *w.Spill, nil
@@ -794,7 +815,7 @@ func (r *run) storeVal(p Val, off int16, n int, v Val) error {
 		key = p.Key
 	}
 	for i := 0; i < n; i++ {
-		w := Write{Guard: r.cond, Key: key, KOK: kok, KOff: ko + int64(i), Size: 1,
+		w := Write{Guard: r.cond, Key: key, KOK: kok, KOff: ko + int64(i), Size: 1, Part: i,
 			B: c.Extract(8*i+7, 8*i, v.T)}
 		if kok {
 			w.Off = c.BV(uint64(ko+int64(i)), 64)
