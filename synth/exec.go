@@ -72,11 +72,14 @@ const (
 
 // Regions a test's pointers may point into.
 const (
-	RegStack   = iota // offset StackSize is r10
-	RegCtx            // the context
-	RegPacket         // offset 0 is data
-	RegMap0           // map values, one region per distinct map at the window entry
-	NumRegions = RegMap0 + 4
+	RegStack  = iota // offset StackSize is r10
+	RegCtx           // the context
+	RegPacket        // offset 0 is data
+	RegMap0          // map values, one region per distinct map at the window entry
+	// RegAux is the program type's auxiliary object: a flow dissector's
+	// flow keys (empty for other types, whose sockets stay opaque).
+	RegAux     = RegMap0 + 4
+	NumRegions = RegAux + 1
 	// RegOpaque tags pointers the evaluator cannot dereference (map
 	// pointers, sockets, ring buffer memory, ...): they may only be
 	// copied, compared and spilled.
@@ -85,6 +88,15 @@ const (
 
 // StackSize is the frame the window sees.
 const StackSize = 512
+
+// auxSize is the size of the auxiliary object tests give programs of type
+// typ: struct bpf_flow_keys for flow dissectors, else none.
+func auxSize(typ ebpf.ProgramType) int {
+	if typ == ebpf.FlowDissector {
+		return 56
+	}
+	return 0
+}
 
 // Ptr is the test value of a pointer to offset off of region r.
 func Ptr(r int, off int) uint64 {
@@ -209,12 +221,15 @@ func (m *machine) load(a uint64, size uint8) (uint64, int) {
 }
 
 // ctxPointer is the value of a load of a context pointer field: the
-// packet's bounds as test pointers (no metadata: data_meta = data), an
-// opaque pointer for flow keys and sockets. Other sizes are refused, as
-// by the verifier.
+// packet's bounds as test pointers (no metadata: data_meta = data), the
+// flow keys (RegAux) of a flow dissector, an opaque pointer for sockets.
+// Other sizes are refused, as by the verifier.
 func (t *Test) ctxPointer(k interp.CtxPointer, size uint8) (uint64, int) {
 	switch {
 	case k == interp.CtxAux && size == 8:
+		if len(t.Mem[RegAux]) > 0 {
+			return Ptr(RegAux, 0), fNone
+		}
 		return Ptr(RegOpaque, 0), fNone
 	case k == interp.CtxAux || size != 4:
 		return 0, fPtrOp

@@ -59,8 +59,8 @@ type QueryExit struct {
 // when the answer is Equivalent. Implementations must be safe for
 // concurrent use (chains run on several goroutines). A counterexample is
 // a window-mode interp.Input (Regs, RegInit, Stack, StackInit, Ctx,
-// Packet; pointers made with interp.Machine.Pointer); it becomes a new
-// test.
+// Packet, Aux; pointers made with interp.Machine.Pointer); it becomes a
+// new test.
 type Prover interface {
 	Equivalent(ctx context.Context, q *Query) (Verdict, *interp.Input, error)
 }
@@ -81,7 +81,7 @@ func testFromInput(typ ebpf.ProgramType, in *interp.Input) *Test {
 	bases := [...]struct {
 		r    interp.Region
 		ours int
-	}{{interp.RegionStack, RegStack}, {interp.RegionCtx, RegCtx}, {interp.RegionPacket, RegPacket}}
+	}{{interp.RegionStack, RegStack}, {interp.RegionCtx, RegCtx}, {interp.RegionPacket, RegPacket}, {interp.RegionAux, RegAux}}
 	t := &Test{StackInit: make([]bool, StackSize), Init: in.RegInit &^ bpf.RegsOf(bpf.R10), typ: typ}
 	t.Mem[RegStack] = make([]byte, StackSize)
 	if in.Stack != nil {
@@ -94,6 +94,10 @@ func testFromInput(typ ebpf.ProgramType, in *interp.Input) *Test {
 	t.Mem[RegCtx] = make([]byte, csize)
 	copy(t.Mem[RegCtx], in.Ctx)
 	t.Mem[RegPacket] = append([]byte(nil), in.Packet...)
+	if n := auxSize(typ); n > 0 {
+		t.Mem[RegAux] = make([]byte, n)
+		copy(t.Mem[RegAux], in.Aux)
+	}
 	for i := range 4 {
 		t.Mem[RegMap0+i] = make([]byte, 64)
 	}

@@ -300,6 +300,12 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 		t.Mem[RegCtx][i] = byte(rng.Uint32())
 	}
 	t.Mem[RegPacket] = interp.GenPacket(rng, rng.IntN(interp.PktDNS+1))
+	if n := auxSize(st.typ); n > 0 {
+		t.Mem[RegAux] = make([]byte, n)
+		for i := range t.Mem[RegAux] {
+			t.Mem[RegAux][i] = byte(rng.Uint32())
+		}
+	}
 	for i := range 4 {
 		n := 64
 		if i < len(st.maps) && st.maps[i].ValueSize > 0 {
@@ -339,6 +345,11 @@ func genTest(rng *rand.Rand, st *entryState, liveIn bpf.RegSet) *Test {
 			t.Regs[r] = Ptr(RegStack, StackSize+int(reg.Off)+int(varOff(reg)))
 		case safety.PtrCtx:
 			t.Regs[r] = Ptr(RegCtx, int(reg.Off)+int(varOff(reg)))
+		case safety.PtrFlowKeys:
+			t.Regs[r] = Ptr(RegOpaque, 64*int(r))
+			if len(t.Mem[RegAux]) > 0 {
+				t.Regs[r] = Ptr(RegAux, int(reg.Off)+int(varOff(reg)))
+			}
 		case safety.PtrPacket, safety.PtrPacketMeta:
 			v := int(reg.Off) + int(varOff(reg))
 			if !reg.V.IsConst() && reg.V.Umax < 1<<16 {
