@@ -224,3 +224,33 @@ func TestCandidatesKeepISA(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeCounterToAtomic: clang's map counter update (load, add an
+// immediate, store back) is proposed as a constant and one atomic add.
+func TestMergeCounterToAtomic(t *testing.T) {
+	insns := []bpf.Insn{
+		bpf.LdxDW(bpf.R1, bpf.R0, 0), bpf.Add64Imm(bpf.R1, 1), bpf.StxDW(bpf.R0, bpf.R1, 0),
+		bpf.Mov64Imm(bpf.R0, 0), bpf.Exit(),
+	}
+	f := NewFunc("t", 0, insns, nil)
+	ws, err := f.Windows()
+	if err != nil || len(ws) == 0 {
+		t.Fatal(ws, err)
+	}
+	p := newProblem(f, ws[0], Options{})
+	p.maxCPU = 4
+	ch := newChain(p, nil, rand.New(rand.NewPCG(1, 1)), cost.WeightsFor(cost.Size), 1)
+	if !ch.merge() {
+		t.Fatal("no merge site found")
+	}
+	got := straight(ch.cur)
+	want := []bpf.Insn{bpf.Mov64Imm(bpf.R1, 1), bpf.New(bpf.OpAtomicAddDW, bpf.R0, bpf.R1, 0, bpf.AtomicAdd), bpf.Mov64Imm(bpf.R0, 0)}
+	if len(got) != len(want) {
+		t.Fatalf("got\n%swant\n%s", bpf.Disasm(got), bpf.Disasm(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("got\n%swant\n%s", bpf.Disasm(got), bpf.Disasm(want))
+		}
+	}
+}

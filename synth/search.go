@@ -616,7 +616,7 @@ func (ch *chain) merge() bool {
 				ns++
 			}
 			if sa.kind == bpf.KindLoad && (sa.size == 4 || sa.size == 8) && sb.kind <= bpf.KindXor &&
-				!sb.immSrc && b.dst == a.dst && a.src != a.dst && isAtomicKind(sb.kind) {
+				b.dst == a.dst && a.src != a.dst && (sb.immSrc || b.src != a.dst) && isAtomicKind(sb.kind) {
 				for k := j + 1; k < n && ns < len(sites); k++ {
 					c := &ch.cur[k]
 					if !c.isNop() && sems[c.op].kind == bpf.KindStore && sems[c.op].size == sa.size &&
@@ -653,6 +653,15 @@ func (ch *chain) merge() bool {
 	op, ok := atomicOf[[2]int32{code, size}]
 	if !ok {
 		return false
+	}
+	if sems[b.op].immSrc {
+		// "r1 = *(u64 *)(r0 + 0); r1 += 1; *(u64 *)(r0 + 0) = r1" ->
+		// "r1 = 1; lock *(u64 *)(r0 + 0) += r1" (r1 must be dead after)
+		ld, imm := *a, b.imm
+		*a = cinsn{op: bpf.OpMov64Imm, dst: ld.dst, imm: imm}
+		*b = cinsn{op: op, dst: ld.src, src: ld.dst, off: ld.off, imm: int64(op.Info().Imm)}
+		ch.cur[s.k] = nop
+		return true
 	}
 	*a = cinsn{op: op, dst: a.src, src: b.src, off: a.off, imm: int64(op.Info().Imm)}
 	*b = nop

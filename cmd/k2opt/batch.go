@@ -426,7 +426,7 @@ func runBatch(v *batchFlagVals, args []string, stdout, stderr io.Writer) (*batch
 			return nil, usageErr("%v", err)
 		}
 		o.states = map[string]*programState{}
-		for _, fn := range o.f.Programs() {
+		for _, fn := range searchable(o.f) {
 			o.progs = append(o.progs, fn.Name)
 			o.slots += fn.Slots()
 			if st, ok := loadProgramState(o, fn.Name); ok {

@@ -42,6 +42,18 @@ func selectFunctions(f *object.File, prog string, all bool) ([]*object.Function,
 	return f.Programs(), nil
 }
 
+// searchable returns the functions the optimizer searches: the entry
+// programs, then the subprograms (.text functions) they call.
+func searchable(f *object.File) []*object.Function {
+	fns := f.Programs()
+	for _, fn := range f.Functions {
+		if !fn.Entry {
+			fns = append(fns, fn)
+		}
+	}
+	return fns
+}
+
 func cmdDis(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dis", flag.ContinueOnError)
 	prog := fs.String("prog", "", "disassemble only the function `NAME`")

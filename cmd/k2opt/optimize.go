@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +94,9 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	progs, err := selectFunctions(f, *prog, false)
 	if err != nil {
 		return err
+	}
+	if *prog == "" {
+		progs = searchable(f)
 	}
 	if *o0 {
 		return writeObject(f, *out, nil)
@@ -251,34 +256,61 @@ func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewri
 		if useKernel {
 			after = kernelVerdicts(data)
 		}
-		for name := range rws {
-			pr := idx[name]
-			sp, err := safety.FromObject(nf, name, nil)
+		// loads checks one entry program of the new object: static
+		// safety and the kernel verifier ("" when it passes).
+		loads := func(t string) (string, int) {
+			sp, err := safety.FromObject(nf, t, nil)
 			if err != nil {
-				revert(name, "static check: "+firstLine(err))
-				failed = true
-				continue
+				return "static check: " + firstLine(err), 0
 			}
 			// Where the original passes the unprivileged rules (no read of
 			// uninitialised stack), the result must too: window proofs
 			// assume the stack they read is initialised.
 			strict := false
-			if op, err := safety.FromObject(f, name, nil); err == nil {
+			if op, err := safety.FromObject(f, t, nil); err == nil {
 				strict = safety.Verify(op, &safety.Options{Unprivileged: true}).Accepted
 			}
 			if res := safety.Verify(sp, &safety.Options{Unprivileged: strict}); !res.Accepted {
-				revert(name, "static check rejected the result")
+				return "static check rejected the result", 0
+			}
+			if useKernel {
+				v, ok := after[t]
+				if !ok || (before[t].Status == kernel.Accepted && v.Status != kernel.Accepted) {
+					return "kernel verifier rejected the result: " + firstLine(v.Err), 0
+				}
+				return "", v.Processed
+			}
+			return "", -1
+		}
+		for _, name := range slices.Sorted(maps.Keys(rws)) {
+			pr := idx[name]
+			if fn := f.Function(name); fn != nil && !fn.Entry {
+				// a subprogram: every entry program (any may link it) must
+				// still pass; window proofs held under the joined entry
+				// states of all its callers
+				bad := ""
+				for _, p := range f.Programs() {
+					if why, _ := loads(p.Name); why != "" {
+						bad = p.Name + ": " + why
+						break
+					}
+				}
+				if bad != "" {
+					revert(name, bad)
+					failed = true
+				} else {
+					pr.WholeProof = "unknown: not proven whole (a subprogram; every calling program verified)"
+				}
+				continue
+			}
+			why, processed := loads(name)
+			if why != "" {
+				revert(name, why)
 				failed = true
 				continue
 			}
-			if useKernel {
-				v, ok := after[name]
-				if !ok || (before[name].Status == kernel.Accepted && v.Status != kernel.Accepted) {
-					revert(name, "kernel verifier rejected the result: "+firstLine(v.Err))
-					failed = true
-					continue
-				}
-				pr.KernelAfter = v.Processed
+			if processed >= 0 {
+				pr.KernelAfter = processed
 			}
 			pr.WholeProof = cachedWholeProof(ctx, ck, f, nf, data, name, rules)
 			if strings.HasPrefix(pr.WholeProof, "NOT EQUAL") {
