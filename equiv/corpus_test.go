@@ -14,6 +14,7 @@ import (
 	"github.com/k2opt/k2opt/interp"
 	"github.com/k2opt/k2opt/object"
 	"github.com/k2opt/k2opt/safety"
+	"github.com/k2opt/k2opt/smt"
 )
 
 // corpusWindow is a straight-line window of a corpus program with its
@@ -27,7 +28,13 @@ type corpusWindow struct {
 // corpusWindows collects windows of 4-16 instructions from the v3 corpus.
 func corpusWindows(t testing.TB, rng *rand.Rand, perProg int) []corpusWindow {
 	t.Helper()
-	files, err := filepath.Glob("../corpus/build/v3/*.o")
+	return corpusWindowsIn(t, rng, perProg, "../corpus/build/v3/*.o")
+}
+
+// corpusWindowsIn is corpusWindows over the objects glob matches.
+func corpusWindowsIn(t testing.TB, rng *rand.Rand, perProg int, glob string) []corpusWindow {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus objects (%v)", err)
 	}
@@ -206,6 +213,8 @@ func randomInput(rng *rand.Rand, w *Window, mach *interp.Machine) (*interp.Input
 			need = max(need, p.Off+p.Range)
 		case 3:
 			in.Regs[r] = mach.Pointer(interp.RegionCtx, int(p.Off))
+		case smt.PtrAux:
+			in.Regs[r] = mach.Pointer(interp.RegionAux, int(p.Off))
 		}
 	}
 	in.RegInit = w.LiveIn
@@ -225,7 +234,20 @@ func randomInput(rng *rand.Rand, w *Window, mach *interp.Machine) (*interp.Input
 	for i := range in.Ctx {
 		in.Ctx[i] = byte(rng.Uint32())
 	}
+	in.Aux = randomAux(rng, w.Type)
 	return in, true
+}
+
+// randomAux is random flow keys for flow dissector windows (nil: none).
+func randomAux(rng *rand.Rand, typ ebpf.ProgramType) []byte {
+	if typ != ebpf.FlowDissector {
+		return nil
+	}
+	b := make([]byte, FlowKeysSize)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }
 
 // agree runs both sides on n random inputs and returns how many differ.
@@ -261,10 +283,10 @@ func agree(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) {
 		}
 		ran++
 		ea := exitOf(w.A, oa.Cover)
-		pa := bytes.Clone(oa.Packet)
+		pa, auxA := bytes.Clone(oa.Packet), bytes.Clone(oa.Aux)
 		regsA, initA := oa.Regs, oa.RegInit
 		ob := mb.RunWindow(in, 0, bpf.SlotCount(w.B))
-		bad := !ob.Fault.Ok() || exitOf(w.B, ob.Cover) != ea || !bytes.Equal(pa, ob.Packet)
+		bad := !ob.Fault.Ok() || exitOf(w.B, ob.Cover) != ea || !bytes.Equal(pa, ob.Packet) || !bytes.Equal(auxA, ob.Aux)
 		for _, r := range w.LiveOut.Regs() {
 			if initA.Has(r) && (!ob.RegInit.Has(r) || regsA[r] != ob.Regs[r]) {
 				bad = true
@@ -302,6 +324,11 @@ func propertyFiltered(t *testing.T, seed uint64, count, inputs int, keep func(*W
 	if keep != nil {
 		wins = slices.DeleteFunc(wins, func(cw corpusWindow) bool { return !keep(&cw.w) })
 	}
+	propertyWins(t, rng, wins, count, inputs)
+}
+
+// propertyWins runs the property over count rewrites of wins.
+func propertyWins(t *testing.T, rng *rand.Rand, wins []corpusWindow, count, inputs int) {
 	if len(wins) < 20 {
 		t.Fatalf("only %d corpus windows", len(wins))
 	}

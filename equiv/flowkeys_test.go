@@ -2,6 +2,7 @@ package equiv
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -212,4 +213,29 @@ func TestPreFromSafetyFlowKeys(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", c.name, pre[R8], c.want)
 		}
 	}
+}
+
+// TestPropertyFlowKeys runs the random-rewrite property on the flow
+// dissector's corpus windows (most with a flow keys live-in): every Equal
+// agrees with interp (flow keys compared) on random inputs, every
+// NotEqual carries a reproduced counterexample.
+func TestPropertyFlowKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 1))
+	var wins []corpusWindow
+	withAux := 0
+	for _, v := range []string{"v1", "v3"} {
+		for _, cw := range corpusWindowsIn(t, rng, 40, "../corpus/build/"+v+"/flow_dissector.o") {
+			wins = append(wins, cw)
+			for _, r := range cw.w.LiveIn.Regs() {
+				if cw.w.Pre[r].Kind == smt.PtrAux {
+					withAux++
+					break
+				}
+			}
+		}
+	}
+	if withAux < 15 {
+		t.Fatalf("only %d of %d windows have a flow keys live-in", withAux, len(wins))
+	}
+	propertyWins(t, rng, wins, 150, 200)
 }

@@ -89,6 +89,8 @@ func randomExtInput(rng *rand.Rand, w *Window, maps []interp.MapSpec, mach *inte
 			in.Regs[r] = mach.Pointer(interp.RegionStack, interp.StackSize+int(p.Off))
 		case p.Kind == smt.PtrCtx:
 			in.Regs[r] = mach.Pointer(interp.RegionCtx, int(p.Off))
+		case p.Kind == smt.PtrAux:
+			in.Regs[r] = mach.Pointer(interp.RegionAux, int(p.Off))
 		case p.Kind == smt.PtrPacket && p.PktEnd:
 			ends = append(ends, r)
 		case p.Kind == smt.PtrPacket:
@@ -182,6 +184,7 @@ func randomExtInput(rng *rand.Rand, w *Window, maps []interp.MapSpec, mach *inte
 	for i := range in.Ctx {
 		in.Ctx[i] = byte(rng.Uint32())
 	}
+	in.Aux = randomAux(rng, w.Type)
 	return in, nil, ptrs, true
 }
 
@@ -278,6 +281,7 @@ func agreeExt(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) 
 		out  interp.Output
 		exit int
 		pkt  []byte
+		aux  []byte
 	}
 	run := func(pro, insns []bpf.Insn, in *interp.Input, off int, tail []bpf.Insn) res {
 		if off != 0 {
@@ -301,7 +305,7 @@ func agreeExt(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) 
 			end = bpf.SlotCount(prog)
 		}
 		o := m.RunWindow(in, 0, end)
-		r := res{out: o, pkt: bytes.Clone(o.Packet)}
+		r := res{out: o, pkt: bytes.Clone(o.Packet), aux: bytes.Clone(o.Aux)}
 		r.exit = exitOf(insns, o.Cover[2*np:])
 		return r
 	}
@@ -316,7 +320,7 @@ func agreeExt(t *testing.T, rng *rand.Rand, w *Window, n int) (differ, ran int) 
 		}
 		ran++
 		b := run(pro, w.B, in, 0, nil)
-		bad := !b.out.Fault.Ok() || a.exit != b.exit || !bytes.Equal(a.pkt, b.pkt)
+		bad := !b.out.Fault.Ok() || a.exit != b.exit || !bytes.Equal(a.pkt, b.pkt) || !bytes.Equal(a.aux, b.aux)
 		for _, r := range w.LiveOut.Regs() {
 			if a.out.RegInit.Has(r) && (!b.out.RegInit.Has(r) || a.out.Regs[r] != b.out.Regs[r]) {
 				bad = true
