@@ -13,10 +13,11 @@
 // precondition on which A does not fault, B does not fault and agrees on
 // the exit taken, r0 at an exit instruction or the registers live at the
 // window exit taken, and all memory either side wrote (stack bytes unless
-// dead at that exit, packet, context, map values) and the sequence of
-// effectful helper calls". A window may have several exits (jumps past its
-// end): Window.Exits says per exit what is live (registers, stack bytes);
-// an exit it does not describe compares everything. Unknown covers
+// dead at that exit, packet, context, a flow dissector's flow keys, map
+// values) and the sequence of effectful helper calls". A window may have
+// several exits (jumps past its end): Window.Exits says per exit what is
+// live (registers, stack bytes); an exit it does not describe compares
+// everything. Unknown covers
 // timeouts, unsupported instructions (loops, bpf-to-bpf calls, ld_abs,
 // kfuncs, helpers with memory effects, lookups in LPM tries) and map
 // lookups after an update of the same map.
