@@ -109,7 +109,15 @@ type WindowResult struct {
 }
 
 // windowSearch is the state chains share: proven best and counterexamples.
+// A prover answer of Unknown that took slowProof or longer counts as a
+// timeout; a window stops proving after maxSlowProofs of them.
+const (
+	slowProof     = time.Second
+	maxSlowProofs = 3
+)
+
 type windowSearch struct {
+	slow      int         // Unknown answers that took slowProof or longer
 	st        *entryState // what tests are drawn from
 	mu        sync.Mutex
 	ctx       context.Context
@@ -327,9 +335,20 @@ func (ws *windowSearch) prove(cand []cinsn, idx int, ch *chain) bool {
 		}
 		q.Exits = append(q.Exits, qe)
 	}
+	t0 := time.Now()
 	v, cex, err := ws.prover.Equivalent(ws.ctx, q)
 	if err != nil {
 		return false
+	}
+	if v == Unknown && time.Since(t0) >= slowProof {
+		// a solver timeout: a window whose candidates time out keeps
+		// doing so; after a few, stop asking (bounds the window's time
+		// to a few proof timeouts instead of MaxProofs of them)
+		ws.mu.Lock()
+		if ws.slow++; ws.slow >= maxSlowProofs {
+			ws.attempts = max(ws.attempts, ws.maxProofs)
+		}
+		ws.mu.Unlock()
 	}
 	switch v {
 	case Equivalent:
@@ -592,7 +611,7 @@ type Report struct {
 	ProofsProven    int64               `json:"proofs_proven"`
 	ProofsUnsafe    int64               `json:"proofs_unsafe"` // proven but refused by the whole-program check
 	CacheHits       int64               `json:"cache_hits"`
-	TailMerges      int                 `json:"tail_merges"` // runs replaced by a jump to an identical run
+	TailMerges      int                 `json:"tail_merges"`     // runs replaced by a jump to an identical run
 	RulesFired      int64               `json:"rules_fired"`     // rule rewrites that became a window's best
 	RulesSkipped    int64               `json:"windows_skipped"` // windows a rule cache entry ended without search
 	TimeToBest      time.Duration       `json:"time_to_best_ns"`
