@@ -601,6 +601,7 @@ func searchProgram(ctx context.Context, cfg *batchConfig, o *batchObject, name s
 	}
 	fn := f.Function(name)
 	prover := newProver(cfg.ProofTimeout)
+	prover.proofs = cfg.rules
 	defer prover.Close()
 	opts := synth.Options{Objective: cfg.obj, Time: cfg.Time, Iters: cfg.Iters, Seed: cfg.Seed, Jobs: cfg.Jobs, Prover: prover, Rules: cfg.rules}
 	pr := programReport{WholeProof: "skipped", KernelBefore: -1, KernelAfter: -1}

@@ -121,6 +121,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	prover := newProver(*proofTimeout)
+	prover.proofs = ruleSet
 	defer prover.Close()
 	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover, Rules: ruleSet}
 	searchCap = *maxTime

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sync"
@@ -26,6 +28,12 @@ type zProver struct {
 	timeout time.Duration
 	hits    atomic.Int64
 	checks  atomic.Int64
+	// proofs (nil: none) keeps Equal window verdicts between runs, in the
+	// rule file, under a hash of the query's canonical key (the same key
+	// the in-memory cache answers from: both programs, preconditions,
+	// every exit's live registers and dead stack). A rule applied again
+	// is then checked against its stored proof instead of the solver.
+	proofs *synth.RuleSet
 }
 
 func newProver(timeout time.Duration) *zProver {
@@ -107,6 +115,15 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 	}
 	w.Pre = pre
 	w.Exits = windowExits(q)
+	var pkey string
+	if p.proofs != nil {
+		sum := sha256.Sum256([]byte(p.cache.Key(w)))
+		pkey = "window:" + hex.EncodeToString(sum[:16])
+		if v, ok := p.proofs.WholeProof(pkey); ok && v == "equal" {
+			p.hits.Add(1)
+			return synth.Equivalent, nil, nil
+		}
+	}
 	c := p.pool.Get().(*equiv.Checker)
 	defer p.pool.Put(c)
 	p.checks.Add(1)
@@ -119,6 +136,9 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 	}
 	switch res.Verdict {
 	case equiv.Equal:
+		if pkey != "" {
+			p.proofs.SetWholeProof(pkey, "equal")
+		}
 		return synth.Equivalent, nil, nil
 	case equiv.Unknown:
 		debugf("unknown: %s (%s %v, live-in %v)", res.Reason, q.Program, q.Window, liveTypes(&entry, q.Window.LiveIn&read))
