@@ -529,6 +529,18 @@ func (ws *windowSearch) distinguish(cand []cinsn, m *machine) *Test {
 	return nil
 }
 
+// addExit appends the registers compared at the window's next exit.
+func (p *problem) addExit(live bpf.RegSet) {
+	var regs []uint8
+	for _, r := range live.Regs() {
+		if r != bpf.R10 {
+			regs = append(regs, uint8(r))
+		}
+	}
+	p.liveOut = append(p.liveOut, regs)
+	p.exitLive = append(p.exitLive, live)
+}
+
 // newProblem builds the search task of window w.
 func newProblem(f *Func, w Window, opts Options) *problem {
 	p := &problem{orig: toC(f.Insns, w, f.slot), obj: opts.Objective, form: opts.Form}
@@ -539,14 +551,7 @@ func newProblem(f *Func, w Window, opts Options) *problem {
 	}
 	exits := append([]Exit{{Insn: w.End, Live: w.LiveOut}}, w.Exits...)
 	for _, e := range exits {
-		var regs []uint8
-		for _, r := range e.Live.Regs() {
-			if r != bpf.R10 {
-				regs = append(regs, uint8(r))
-			}
-		}
-		p.liveOut = append(p.liveOut, regs)
-		p.exitLive = append(p.exitLive, e.Live)
+		p.addExit(e.Live)
 		var dead *[StackSize]bool
 		if f.StackLive != nil && e.Insn < len(f.StackLive) {
 			live := &f.StackLive[e.Insn]

@@ -88,14 +88,7 @@ func (tp *testProver) Equivalent(ctx context.Context, q *Query) (Verdict, *inter
 			copy(dead[StackSize-len(e.StackDead):], e.StackDead)
 		}
 		p.deadStack = append(p.deadStack, dead)
-		var regs []uint8
-		for _, r := range e.Live.Regs() {
-			if r != bpf.R10 {
-				regs = append(regs, uint8(r))
-			}
-		}
-		p.liveOut = append(p.liveOut, regs)
-		p.exitLive = append(p.exitLive, e.Live)
+		p.addExit(e.Live)
 	}
 	rng := rand.New(rand.NewPCG(uint64(len(q.Cand)), 7))
 	st := newEntryState(q.Type, q.Entry)
