@@ -516,14 +516,25 @@ func (fc *funcCheck) window(h Hunk) (*equiv.Window, string) {
 	for _, e := range exits {
 		w.Exits = append(w.Exits, exitDesc(e))
 	}
-	// preconditions only for the live-ins either side reads (as the
-	// search's prover does: a value passed through may be anything)
-	var read bpf.RegSet
+	// A register live after the hunk that the original overwrites may be
+	// passed through by the optimised side ("w0 = 2" dropped where r0 is
+	// already 2): it is live on entry for that side, so its entry state
+	// (from the original's summary, the same at this aligned point) counts.
+	for _, e := range w.Exits {
+		w.LiveIn |= e.LiveOut &^ bpf.RegsOf(bpf.R10)
+	}
+	w.LiveIn |= bpf.RegsOf(bpf.R10) & fc.live.In[h.A0]
+	// preconditions for the live-ins either side reads, and for those one
+	// side writes and the other may pass through (as the search's prover
+	// does); a value passed through untouched by both may be anything
+	var read, wrote bpf.RegSet
 	for _, in := range aIns {
 		read |= in.Reads()
+		wrote |= in.Writes()
 	}
 	for _, in := range bIns {
 		read |= in.Reads()
+		wrote |= in.Writes()
 	}
 	entry := *fc.before[h.A0]
 	for r := range entry.Regs {
@@ -531,7 +542,10 @@ func (fc *funcCheck) window(h Hunk) (*equiv.Window, string) {
 			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
 		}
 	}
-	pre, ok := equiv.PreFromSafety(&entry, w.LiveIn&read)
+	pre, ok := equiv.PreFromSafety(&entry, w.LiveIn&(read|wrote))
+	if !ok {
+		pre, ok = equiv.PreFromSafety(&entry, w.LiveIn&read)
+	}
 	if !ok {
 		return nil, "a live-in register's type cannot be stated as a precondition"
 	}
