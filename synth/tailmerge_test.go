@@ -25,9 +25,9 @@ func TestTailMerge(t *testing.T) {
 			bpf.Mov64Imm(bpf.R0, 1),  // 1  A
 			bpf.Add64Reg(bpf.R0, bpf.R2),
 			bpf.Lsh64Imm(bpf.R0, 3),
-			bpf.Exit(),               // 4  (A continues here)
-			bpf.Mov64Imm(bpf.R3, 7),  // 5
-			bpf.Mov64Imm(bpf.R0, 1),  // 6  B
+			bpf.Exit(),              // 4  (A continues here)
+			bpf.Mov64Imm(bpf.R3, 7), // 5
+			bpf.Mov64Imm(bpf.R0, 1), // 6  B
 			bpf.Add64Reg(bpf.R0, bpf.R2),
 			bpf.Lsh64Imm(bpf.R0, 3),
 			bpf.Ja(-6), // 9 -> 4
