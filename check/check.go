@@ -524,28 +524,7 @@ func (fc *funcCheck) window(h Hunk) (*equiv.Window, string) {
 		w.LiveIn |= e.LiveOut &^ bpf.RegsOf(bpf.R10)
 	}
 	w.LiveIn |= bpf.RegsOf(bpf.R10) & fc.live.In[h.A0]
-	// preconditions for the live-ins either side reads, and for those one
-	// side writes and the other may pass through (as the search's prover
-	// does); a value passed through untouched by both may be anything
-	var read, wrote bpf.RegSet
-	for _, in := range aIns {
-		read |= in.Reads()
-		wrote |= in.Writes()
-	}
-	for _, in := range bIns {
-		read |= in.Reads()
-		wrote |= in.Writes()
-	}
-	entry := *fc.before[h.A0]
-	for r := range entry.Regs {
-		if entry.Regs[r].Type == safety.NotInit {
-			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
-		}
-	}
-	pre, ok := equiv.PreFromSafety(&entry, w.LiveIn&(read|wrote))
-	if !ok {
-		pre, ok = equiv.PreFromSafety(&entry, w.LiveIn&read)
-	}
+	pre, _, ok := equiv.PreForWindow(fc.before[h.A0], w.LiveIn, aIns, bIns)
 	if !ok {
 		return nil, "a live-in register's type cannot be stated as a precondition"
 	}

@@ -65,3 +65,37 @@ func PreFromSafety(s *safety.Summary, liveIn bpf.RegSet) (pre [bpf.NumRegs]RegPr
 	}
 	return pre, true
 }
+
+// PreForWindow is the precondition of window A -> B entered in state s:
+// PreFromSafety for the live-ins either side reads and, when their types
+// can be stated, those one side writes and the other may pass through
+// ("w0 = 2" dropped where r0 is already 2). A live-in neither side
+// touches merely passes through: any value is sound for it (B cannot
+// recreate an unknown value without reading it). A register
+// uninitialised on entry (liveness over-approximates, e.g. by helper
+// arity) may hold any value, which is sound too: a side that depends on
+// it differs on some value, and the static check rejects uninitialised
+// reads anyway. It returns the live-ins it needed when it fails.
+func PreForWindow(s *safety.Summary, liveIn bpf.RegSet, a, b []bpf.Insn) (pre [bpf.NumRegs]RegPre, need bpf.RegSet, ok bool) {
+	if s == nil {
+		return pre, 0, false
+	}
+	var read, wrote bpf.RegSet
+	for _, side := range [][]bpf.Insn{a, b} {
+		for _, in := range side {
+			read |= in.Reads()
+			wrote |= in.Writes()
+		}
+	}
+	entry := *s
+	for r := range entry.Regs {
+		if entry.Regs[r].Type == safety.NotInit {
+			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
+		}
+	}
+	if pre, ok := PreFromSafety(&entry, liveIn&(read|wrote)); ok {
+		return pre, liveIn & (read | wrote), true
+	}
+	pre, ok = PreFromSafety(&entry, liveIn&read)
+	return pre, liveIn & read, ok
+}

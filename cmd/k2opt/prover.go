@@ -73,44 +73,9 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		debugf("decline: no entry state")
 		return synth.Unknown, nil, nil
 	}
-	// Preconditions are needed only for the live-in registers either side
-	// reads. One that neither reads merely passes through: any value is a
-	// sound precondition (B cannot recreate an unknown value without
-	// reading it), whatever its real type.
-	var read bpf.RegSet
-	for _, in := range q.Orig {
-		read |= in.Reads()
-	}
-	for _, in := range q.Cand {
-		read |= in.Reads()
-	}
-	// A read register uninitialised on entry (liveness over-approximates,
-	// e.g. by helper arity) may hold any value, which is again sound: a
-	// candidate that depends on it differs on some value, and the static
-	// check rejects uninitialised reads anyway.
-	entry := *q.Entry
-	for r := range entry.Regs {
-		if entry.Regs[r].Type == safety.NotInit {
-			entry.Regs[r] = safety.Reg{Type: safety.ScalarValue, V: safety.Unknown()}
-		}
-	}
-	// A live-in register one side overwrites and the other passes
-	// through ("w0 = 2" dropped because r0 is already 2) needs its entry
-	// state too: try with those, and without them if their types cannot
-	// be stated.
-	var wrote bpf.RegSet
-	for _, in := range q.Orig {
-		wrote |= in.Writes()
-	}
-	for _, in := range q.Cand {
-		wrote |= in.Writes()
-	}
-	pre, ok := equiv.PreFromSafety(&entry, q.Window.LiveIn&(read|wrote))
+	pre, need, ok := equiv.PreForWindow(q.Entry, q.Window.LiveIn, q.Orig, q.Cand)
 	if !ok {
-		pre, ok = equiv.PreFromSafety(&entry, q.Window.LiveIn&read)
-	}
-	if !ok {
-		debugf("decline: live-in types %v", liveTypes(&entry, q.Window.LiveIn&read))
+		debugf("decline: live-in types %v", liveTypes(q.Entry, need))
 		return synth.Unknown, nil, nil
 	}
 	w.Pre = pre
@@ -141,7 +106,7 @@ func (p *zProver) Equivalent(ctx context.Context, q *synth.Query) (synth.Verdict
 		}
 		return synth.Equivalent, nil, nil
 	case equiv.Unknown:
-		debugf("unknown: %s (%s %v, live-in %v)", res.Reason, q.Program, q.Window, liveTypes(&entry, q.Window.LiveIn&read))
+		debugf("unknown: %s (%s %v, live-in %v)", res.Reason, q.Program, q.Window, liveTypes(q.Entry, need))
 	case equiv.NotEqual:
 		if res.Counterexample != nil && res.Counterexample.Window {
 			return synth.NotEquivalent, res.Counterexample.Input, nil
