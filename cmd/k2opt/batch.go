@@ -610,20 +610,7 @@ func searchProgram(ctx context.Context, cfg *batchConfig, o *batchObject, name s
 	if ctx.Err() != nil {
 		return nil
 	}
-	// The same classification as optimizeFile.
-	switch {
-	case err != nil:
-		pr.Report = synth.Report{Program: name, SlotsBefore: fn.Slots(), SlotsAfter: fn.Slots()}
-		pr.Status, pr.Reason = "unchanged", firstLine(err)
-	case !res.Changed:
-		pr.Report = res.Report
-		pr.Status, pr.Reason = "unchanged", res.Report.Note
-		if pr.Reason == "" {
-			pr.Reason = "no proven improvement found"
-		}
-	default:
-		pr.Report = res.Report
-		pr.Status = "optimized"
+	if classify(&pr, res, err, synth.Report{Program: name, SlotsBefore: fn.Slots(), SlotsAfter: fn.Slots()}) {
 		rw := res.Rewrite
 		st.Rewrite = &rw
 	}

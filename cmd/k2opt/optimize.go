@@ -178,19 +178,7 @@ func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function,
 			res.Report.Note = strings.TrimPrefix(res.Report.Note+"; search stopped at --max-time", "; ")
 		}
 		cancel()
-		switch {
-		case err != nil:
-			pr.Report = synth.Report{Program: fn.Name}
-			pr.Status, pr.Reason = "unchanged", firstLine(err)
-		case !res.Changed:
-			pr.Report = res.Report
-			pr.Status, pr.Reason = "unchanged", res.Report.Note
-			if pr.Reason == "" {
-				pr.Reason = "no proven improvement found"
-			}
-		default:
-			pr.Report = res.Report
-			pr.Status = "optimized"
+		if classify(&pr, res, err, synth.Report{Program: fn.Name}) {
 			rws[fn.Name] = res.Rewrite
 		}
 		if progress != nil {
@@ -204,6 +192,27 @@ func optimizeFile(ctx context.Context, f *object.File, progs []*object.Function,
 	data, err := finalCheck(ctx, f, rws, rep, useKernel, proofTimeout, opts.Rules)
 	rep.Elapsed = time.Since(start)
 	return data, err
+}
+
+// classify fills pr from one program's search (onErr is its report when
+// the search failed) and reports whether the program changed.
+func classify(pr *programReport, res *synth.ProgramResult, err error, onErr synth.Report) bool {
+	switch {
+	case err != nil:
+		pr.Report = onErr
+		pr.Status, pr.Reason = "unchanged", firstLine(err)
+	case !res.Changed:
+		pr.Report = res.Report
+		pr.Status, pr.Reason = "unchanged", res.Report.Note
+		if pr.Reason == "" {
+			pr.Reason = "no proven improvement found"
+		}
+	default:
+		pr.Report = res.Report
+		pr.Status = "optimized"
+		return true
+	}
+	return false
 }
 
 // finalCheck encodes the rewrites and re-checks every changed program:
