@@ -128,9 +128,9 @@ func TestSelectWindows(t *testing.T) {
 	}
 }
 
-// BenchmarkProposals: proposals evaluated per second on one core, on a
-// 16-instruction window with 32 tests (the target: >= 100,000/s).
-func BenchmarkProposals(b *testing.B) {
+// benchChain is the benchmarks' chain: a 16-instruction window with 32
+// tests.
+func benchChain() *chain {
 	insns := []bpf.Insn{
 		bpf.Mov64Reg(bpf.R3, bpf.R1), bpf.Add64Imm(bpf.R3, 14), bpf.Mov64Reg(bpf.R4, bpf.R2),
 		bpf.Lsh64Imm(bpf.R4, 32), bpf.Rsh64Imm(bpf.R4, 32), bpf.StxW(bpf.R10, bpf.R4, -4),
@@ -152,6 +152,13 @@ func BenchmarkProposals(b *testing.B) {
 		}
 	}
 	ch := newChain(p, tests, rng, cost.WeightsFor(cost.Size), 1)
+	return ch
+}
+
+// BenchmarkProposals: proposals evaluated per second on one core, on a
+// 16-instruction window with 32 tests (the target: >= 100,000/s).
+func BenchmarkProposals(b *testing.B) {
+	ch := benchChain()
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
@@ -164,27 +171,7 @@ func BenchmarkProposals(b *testing.B) {
 // BenchmarkFullEval: candidates evaluated on all 32 tests (no early exit)
 // per second: the worst case of BenchmarkProposals.
 func BenchmarkFullEval(b *testing.B) {
-	insns := []bpf.Insn{
-		bpf.Mov64Reg(bpf.R3, bpf.R1), bpf.Add64Imm(bpf.R3, 14), bpf.Mov64Reg(bpf.R4, bpf.R2),
-		bpf.Lsh64Imm(bpf.R4, 32), bpf.Rsh64Imm(bpf.R4, 32), bpf.StxW(bpf.R10, bpf.R4, -4),
-		bpf.Mov32Imm(bpf.R5, 0), bpf.Or64Reg(bpf.R5, bpf.R3), bpf.Xor64Reg(bpf.R5, bpf.R4),
-		bpf.StB(bpf.R10, -8, 1), bpf.StB(bpf.R10, -7, 2), bpf.LdxW(bpf.R6, bpf.R10, -4),
-		bpf.And32Imm(bpf.R6, 0xff), bpf.Add64Reg(bpf.R6, bpf.R5), bpf.Mul64Imm(bpf.R6, 3),
-		bpf.Mov64Reg(bpf.R0, bpf.R6), bpf.Exit(),
-	}
-	f := NewFunc("bench", 0, insns, nil)
-	w := Window{Start: 0, End: 16, LiveIn: bpf.RegsOf(bpf.R1, bpf.R2), LiveOut: bpf.RegsOf(bpf.R0)}
-	p := newProblem(f, w, Options{})
-	rng := rand.New(rand.NewPCG(1, 2))
-	var m machine
-	var tests []*Test
-	for len(tests) < 32 {
-		tt := genTest(rng, &entryState{}, w.LiveIn)
-		if p.setWant(&m, tt) {
-			tests = append(tests, tt)
-		}
-	}
-	ch := newChain(p, tests, rng, cost.WeightsFor(cost.Size), 1)
+	ch := benchChain()
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
