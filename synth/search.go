@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/k2opt/k2opt/bpf"
 	"github.com/k2opt/k2opt/cost"
@@ -33,6 +34,9 @@ type problem struct {
 
 // cpuOK reports whether every instruction of c is within p.maxCPU.
 func (p *problem) cpuOK(c []cinsn) bool {
+	if p.maxCPU >= newestCPU {
+		return true // every op is allowed: no scan on the hot path
+	}
 	for i := range c {
 		if opCPU[c[i].op] > p.maxCPU {
 			return false
@@ -41,13 +45,15 @@ func (p *problem) cpuOK(c []cinsn) bool {
 	return true
 }
 
-// opCPU is each op's ISA version.
+// opCPU is each op's ISA version; newestCPU the largest.
 var opCPU = func() (t [bpf.NumOps + 1]uint8) {
 	for _, op := range bpf.Ops() {
 		t[op] = op.Info().CPU
 	}
 	return t
 }()
+
+var newestCPU = slices.Max(opCPU[:])
 
 // dead reports whether a write to byte off of region is not compared
 // when the window is left by exit j.
