@@ -86,7 +86,7 @@ func (f flip) apply(t *Test, v uint64, sum *safety.Summary) bool {
 		if r >= bpf.R10 || isPtr(t.Regs[r]) {
 			return false
 		}
-		if sum != nil && (sum.Regs[r].Type != safety.ScalarValue || !sum.Regs[r].V.Contains(safety.Const(v))) {
+		if !scalarAllows(sum, r, v) {
 			return false
 		}
 		t.Regs[r] = v
@@ -106,6 +106,12 @@ func (f flip) apply(t *Test, v uint64, sum *safety.Summary) bool {
 		mem[off+i] = byte(v >> (8 * i))
 	}
 	return true
+}
+
+// scalarAllows reports whether live-in r may hold the scalar v on entry
+// by the summary (nil: anything goes).
+func scalarAllows(sum *safety.Summary, r bpf.Reg, v uint64) bool {
+	return sum == nil || sum.Regs[r].Type == safety.ScalarValue && sum.Regs[r].V.Contains(safety.Const(v))
 }
 
 // flipTests derives up to n new tests from t by flipping the branches

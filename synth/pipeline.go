@@ -503,12 +503,9 @@ func (p *problem) alias(rng *rand.Rand, st *entryState, liveIn bpf.RegSet, t *Te
 	case 1:
 		v += uint64(rng.IntN(3)) - 1
 	}
-	if st.sum != nil {
-		if sc := st.sum.Regs[r].V; !sc.Contains(safety.Const(v)) {
-			return
-		}
+	if scalarAllows(st.sum, r, v) {
+		t.Regs[r] = v
 	}
-	t.Regs[r] = v
 }
 
 // distinguish draws many more tests for the window (random, aliased,
