@@ -136,39 +136,21 @@ func (z *canon) sym(v int64) int64 {
 	return int64(len(z.vals) - 1)
 }
 
-// pattern canonicalises the original window instructions.
-func (z *canon) pattern(c []cinsn) []rinsn {
-	out := make([]rinsn, len(c))
-	for i, x := range c {
-		u := uses(x.op)
-		ri := rinsn{op: x.op}
-		if u.dst {
-			ri.dst = z.r(x.dst)
-		}
-		if u.src {
-			ri.src = z.r(x.src)
-		}
-		if u.off {
-			ri.off = x.off
-		}
-		if u.imm {
-			ri.imm, ri.sym = z.sym(x.imm), true
-		}
-		if u.tgt {
-			ri.tgt = x.tgt
-		}
-		out[i] = ri
-	}
-	return out
-}
+// pattern canonicalises the original window instructions: every
+// immediate becomes a symbol.
+func (z *canon) pattern(c []cinsn) []rinsn { return z.canonical(c, true) }
 
 // replacement canonicalises a candidate with the pattern's names:
 // registers the pattern does not mention get fresh canonical numbers,
 // constants no symbol holds stay literal.
-func (z *canon) replacement(c []cinsn) []rinsn {
+func (z *canon) replacement(c []cinsn) []rinsn { return z.canonical(c, false) }
+
+// canonical renames c's registers and immediates; newSyms makes a symbol
+// of every immediate, otherwise only of those a symbol already holds.
+func (z *canon) canonical(c []cinsn, newSyms bool) []rinsn {
 	out := make([]rinsn, len(c))
 	for i, x := range c {
-		if x.isNop() {
+		if x.isNop() && !newSyms {
 			out[i] = rinsn{nop: true}
 			continue
 		}
@@ -183,7 +165,11 @@ func (z *canon) replacement(c []cinsn) []rinsn {
 		if u.off {
 			ri.off = x.off
 		}
-		if u.imm {
+		switch {
+		case !u.imm:
+		case newSyms:
+			ri.imm, ri.sym = z.sym(x.imm), true
+		default:
 			if s, ok := z.symOf(x.imm); ok {
 				ri.imm, ri.sym = int64(s), true
 			} else {
