@@ -17,6 +17,8 @@ import (
 //     (constant folding);
 //   - instructions whose results are dead (window liveness, dead stack
 //     bytes) are deleted;
+//   - loads of values a register still holds become copies, and copies
+//     whose uses can read the source instead go (copyprop.go);
 //   - then every remaining instruction is tried for deletion, and every
 //     conditional jump as an unconditional one (redundant moves such as
 //     w1 = w1 after a 32-bit op, r1 += 0, masks that change nothing,
@@ -244,6 +246,8 @@ func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
 	cons := slices.Clone(p.orig)
 	p.constRewrites(f, w, &m, tests, cons)
 	p.mergeLoads(&m, tests, cons)
+	p.loadReuse(&m, tests, cons)
+	p.copyForward(&m, tests, cons)
 	p.dce(&m, tests, cons)
 	aggr := slices.Clone(cons)
 	p.greedy(&m, tests, aggr)

@@ -69,6 +69,15 @@ func Pinned(in bpf.Insn, relocated bool) bool {
 // jumps land forward inside it, at its end, or outside it (at most
 // MaxExits distinct targets other than its end).
 func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window, error) {
+	return selectWindows(insns, pinned, ext, false)
+}
+
+// selectWindows is SelectWindows; with shifted, the first window of every
+// run longer than MaxWindow is at most half as long, so that a second
+// round's windows straddle the first round's boundaries (a rewrite whose
+// instructions a boundary separated, such as a copy and its only use,
+// then lies inside one window).
+func selectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External, shifted bool) ([]Window, error) {
 	cfg, err := bpf.NewCFG(insns, &bpf.CFGOptions{External: ext})
 	if err != nil {
 		return nil, err
@@ -129,11 +138,34 @@ func SelectWindows(insns []bpf.Insn, pinned []bool, ext bpf.External) ([]Window,
 		for run < len(insns) && run-s < MaxWindow && !pinned[run] && cfg.SubprogOf(run) == cfg.SubprogOf(s) {
 			run++
 		}
+		// A run cut by the length limit ends where the fewest registers
+		// are live among the longer valid ends: every live register at a
+		// boundary is a value both windows must keep as it is.
+		lengthCut := run-s == MaxWindow && run < len(insns) && !pinned[run]
+		lo := s + MinWindow
+		if lengthCut {
+			if shifted && (s == 0 || pinned[s-1] || len(ws) == 0 || ws[len(ws)-1].End != s) {
+				run = s + MaxWindow/2
+			}
+			lo = max(lo, s+(run-s)*2/3)
+		}
 		best := -1
 		for e := run; e >= s+MinWindow; e-- {
-			if valid(s, e) {
+			if !valid(s, e) {
+				continue
+			}
+			if !lengthCut {
 				best = e
 				break
+			}
+			if e < lo {
+				if best < 0 {
+					best = e
+				}
+				break
+			}
+			if best < 0 || live.In[e].Len() < live.In[best].Len() {
+				best = e
 			}
 		}
 		if best < 0 {

@@ -1,0 +1,198 @@
+package synth
+
+import (
+	"slices"
+
+	"github.com/k2opt/k2opt/bpf"
+)
+
+// Copy forwarding and load reuse, two more pre-pass rewrites (see
+// peephole.go). clang leaves register copies whose only purpose is one
+// later use (`r4 = r2; if w3 == w4 goto L`) and reloads of a value a
+// register still holds (`r2 = *(u32 *)(r1 + 0); ...; r1 = *(u32 *)(r1 +
+// 0)`). Deleting the copy needs a second, simultaneous change (the use
+// reads the source instead), which the chains' one-instruction moves
+// rarely make together: the intermediate program fails every test. Both
+// rewrites are kept only when every test passes, and like every pre-pass
+// result they go through the prover and the whole-program check.
+
+// isJump reports whether c transfers control (a nop does not).
+func (c cinsn) isJump() bool {
+	return !c.isNop() && (c.op == bpf.OpJa || c.op.Info().Has(bpf.FlagCondJump))
+}
+
+// succs appends the window positions (len(c)+j: exit j) control reaches
+// after position i.
+func succs(c []cinsn, i int, out []int) []int {
+	x := c[i]
+	if x.isJump() {
+		out = append(out, int(x.tgt))
+		if x.op == bpf.OpJa {
+			return out
+		}
+	}
+	return append(out, i+1)
+}
+
+// reachAvoiding marks the positions reachable from the window's start
+// without passing position skip.
+func reachAvoiding(c []cinsn, skip int) []bool {
+	seen := make([]bool, len(c))
+	stack := []int{0}
+	var next []int
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(c) || i == skip || seen[i] {
+			continue
+		}
+		seen[i] = true
+		next = succs(c, i, next[:0])
+		stack = append(stack, next...)
+	}
+	return seen
+}
+
+// renameReads makes every read of register x reachable from position
+// from (before x is written again) read y instead. It fails when such a
+// read is also reachable without passing from-1, when x may be read
+// after leaving the window, when y changes while x is still wanted, or
+// when the read cannot be renamed (x read and written by one
+// instruction, implicit reads).
+func (p *problem) renameReads(c []cinsn, from int, x, y uint8) bool {
+	other := reachAvoiding(c, from-1)
+	seen := make([]bool, len(c))
+	stack := []int{from}
+	var next []int
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(c) {
+			if p.exitLive[i-len(c)].Has(bpf.Reg(x)) {
+				return false
+			}
+			continue
+		}
+		if seen[i] {
+			continue
+		}
+		seen[i] = true
+		n := c[i]
+		if n.isNop() {
+			stack = append(stack, i+1)
+			continue
+		}
+		info := n.op.Info()
+		in := n.insn(0, 0)
+		reads, writes := in.Reads(), in.Writes()
+		if reads.Has(bpf.Reg(x)) {
+			if other[i] || info.ImplicitReads.Has(bpf.Reg(x)) {
+				return false
+			}
+			if n.dst == x && (info.DstF == bpf.FRegR || info.DstF == bpf.FRegRW) {
+				if writes.Has(bpf.Reg(x)) {
+					return false
+				}
+				n.dst = y
+			}
+			if n.src == x && (info.SrcF == bpf.FRegR || info.SrcF == bpf.FRegRW) {
+				if info.SrcF == bpf.FRegRW {
+					return false
+				}
+				n.src = y
+			}
+			c[i] = n
+		}
+		if writes.Has(bpf.Reg(x)) {
+			continue // x is redefined: this path is done
+		}
+		if writes.Has(bpf.Reg(y)) {
+			return false
+		}
+		next = succs(c, i, next[:0])
+		stack = append(stack, next...)
+	}
+	return true
+}
+
+// copyForward deletes register copies whose uses can read the source
+// instead, when the tests agree.
+func (p *problem) copyForward(m *machine, tests []*Test, c []cinsn) {
+	for i := range c {
+		x := c[i]
+		if x.op != bpf.OpMov64Reg && x.op != bpf.OpMov32Reg || x.dst == x.src {
+			continue
+		}
+		trial := slices.Clone(c)
+		trial[i] = nop
+		if p.renameReads(trial, i+1, x.dst, x.src) && p.zeroErr(m, trial, tests) {
+			copy(c, trial)
+		}
+	}
+}
+
+// loadReuse turns a load of what an earlier load on the same straight
+// path already put in a still unchanged register into a copy of that
+// register (copyForward and dce then usually delete it), and a 4- or
+// 8-byte load of what an earlier store of the same width wrote into a
+// copy of the stored register.
+func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
+	target := make([]bool, len(c)+1)
+	for _, x := range c {
+		if x.isJump() && int(x.tgt) < len(c) {
+			target[x.tgt] = true
+		}
+	}
+	for j, x := range c {
+		if x.isNop() || x.op.Info().Kind != bpf.KindLoad {
+			continue
+		}
+		size := x.op.Info().Size
+		var written bpf.RegSet // registers written between k and j
+		for k := j - 1; k >= 0; k-- {
+			if target[k+1] {
+				break // another path joins between k and j
+			}
+			y := c[k]
+			if y.isNop() {
+				continue
+			}
+			yi := y.op.Info()
+			var from uint8
+			found := false
+			switch {
+			case y.op == x.op && y.src == x.src && y.off == x.off && y.dst != x.src:
+				from, found = y.dst, true
+			case yi.Kind == bpf.KindStore && !yi.ImmSrc && yi.Size == size && (size == 4 || size == 8) &&
+				y.dst == x.src && y.off == x.off:
+				from, found = y.src, true
+			}
+			if found && !written.Has(bpf.Reg(from)) {
+				n := cinsn{op: bpf.OpMov64Reg, dst: x.dst, src: from}
+				if size == 4 {
+					n.op = bpf.OpMov32Reg
+				}
+				old := c[j]
+				c[j] = n
+				if x.dst == from && size == 8 {
+					c[j] = nop
+				}
+				if !p.zeroErr(m, c, tests) {
+					c[j] = old
+				}
+				break
+			}
+			// anything else between the two: no writes to the registers
+			// involved, no memory writes or calls
+			in := y.insn(0, 0)
+			written |= in.Writes()
+			if in.Writes().Has(bpf.Reg(x.src)) || yi.Kind == bpf.KindStore || yi.Kind == bpf.KindStoreImm ||
+				yi.Atomic != 0 || yi.Kind == bpf.KindCall || yi.Kind == bpf.KindCallLocal || yi.Kind == bpf.KindCallKfunc {
+				break
+			}
+			if y.op == x.op && y.src == x.src && y.off == x.off {
+				break // same load into a register rewritten later: give up
+			}
+		}
+	}
+}
