@@ -614,6 +614,7 @@ type Report struct {
 	ProofsUnsafe    int64               `json:"proofs_unsafe"` // proven but refused by the whole-program check
 	CacheHits       int64               `json:"cache_hits"`
 	TailMerges      int                 `json:"tail_merges"`     // runs replaced by a jump to an identical run
+	JumpsThreaded   int                 `json:"jumps_threaded"`  // jumps redirected past gotos, inverted or removed (jumps.go)
 	RulesFired      int64               `json:"rules_fired"`     // rule rewrites that became a window's best
 	RulesSkipped    int64               `json:"windows_skipped"` // windows a rule cache entry ended without search
 	TimeToBest      time.Duration       `json:"time_to_best_ns"`

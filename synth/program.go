@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,19 +86,15 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 			ext[slots[k]] = true
 		}
 	}
-	// Tail merging first (tailmerge.go); the runs it involves are then
-	// left alone by the windows. It is dropped below if the program with
-	// it does not pass the check.
+	// Tail merging and jump threading first (tailmerge.go, jumps.go); the
+	// instructions they involve are then left alone by the windows. They
+	// are dropped below if the program with them does not pass the check.
 	keep := make([]bool, len(insns))
 	for k := range insns {
 		_, rel := fn.Reloc(k)
 		keep[k] = rel || fn.IsCodeRef(k)
 	}
-	base, touched := tailMerge(insns, keep)
-	pinnedOrig := slices.Clone(pinned)
-	for k, t := range touched {
-		pinned[k] = pinned[k] || t
-	}
+	var base map[int][]bpf.Insn
 	typ := fn.Type
 	if !fn.Entry {
 		typ = links[0].p.Type
@@ -161,13 +156,14 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		return err
 	}
 
-	if base != nil {
-		if _, _, err := check(nil); err != nil {
-			base = nil
-			copy(pinned, pinnedOrig)
-		} else {
-			rep.TailMerges = tailMerges(base)
-		}
+	var touched []bool
+	base, touched, rep.TailMerges, rep.JumpsThreaded = structural(insns, keep, func(e map[int][]bpf.Insn) bool {
+		base = e
+		_, _, err := check(nil)
+		return err == nil
+	})
+	for k, t := range touched {
+		pinned[k] = pinned[k] || t
 	}
 	ws, err := sf.Windows()
 	if err != nil {
@@ -247,7 +243,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		if rw, proc, ok := final(nil); ok {
 			res.Rewrite, rep.ProcessedAfter = rw, proc
 		} else {
-			base, rep.TailMerges = nil, 0
+			base, rep.TailMerges, rep.JumpsThreaded = nil, 0, 0
 		}
 	}
 	if len(results) > 0 {
@@ -265,7 +261,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 	}
 	if (len(kept) > 0 || base != nil) && opts.Objective == cost.Complexity && kernel.Available() == nil && fn.Entry {
 		if !kernelLowers(f, fn.Name, res.Rewrite) {
-			kept, base, rep.TailMerges = nil, nil, 0
+			kept, base, rep.TailMerges, rep.JumpsThreaded = nil, nil, 0, 0
 			res.Rewrite = identity(insns)
 			rep.ProcessedAfter = rep.ProcessedBefore
 			rep.Note = "kernel verifier did not confirm a lower processed count"
