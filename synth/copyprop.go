@@ -133,9 +133,10 @@ func (p *problem) copyForward(m *machine, tests []*Test, c []cinsn) {
 
 // loadReuse turns a load of what an earlier load on the same straight
 // path already put in a still unchanged register into a copy of that
-// register (copyForward and dce then usually delete it), and a 4- or
-// 8-byte load of what an earlier store of the same width wrote into a
-// copy of the stored register.
+// register (copyForward and dce then usually delete it), and a load of
+// what an earlier store of the same width wrote into a copy of the
+// stored register. Stores through the same base to other bytes may lie
+// between.
 func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 	target := make([]bool, len(c)+1)
 	for _, x := range c {
@@ -163,13 +164,30 @@ func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 			switch {
 			case y.op == x.op && y.src == x.src && y.off == x.off && y.dst != x.src:
 				from, found = y.dst, true
-			case yi.Kind == bpf.KindStore && !yi.ImmSrc && yi.Size == size && (size == 4 || size == 8) &&
-				y.dst == x.src && y.off == x.off:
+			case yi.Kind == bpf.KindStore && !yi.ImmSrc && yi.Size == size && y.dst == x.src && y.off == x.off:
+				// narrower than 4 bytes this is a truncating copy in
+				// general; the tests keep it only where the uses look at
+				// the low bytes alone (a sign extension, a masked compare)
 				from, found = y.src, true
+			case yi.Kind == bpf.KindStoreImm && yi.Size == size && y.dst == x.src && y.off == x.off:
+				// the stored constant: a 64-bit store and a 64-bit move
+				// both sign-extend the immediate
+				n := cinsn{op: bpf.OpMov64Imm, dst: x.dst, imm: y.imm}
+				if size != 8 {
+					n.op, n.imm = bpf.OpMov32Imm, int64(int32(uint64(y.imm)&(1<<(8*size)-1)))
+				}
+				old := c[j]
+				c[j] = n
+				if !p.zeroErr(m, c, tests) {
+					c[j] = old
+				}
+			}
+			if yi.Kind == bpf.KindStoreImm && yi.Size == size && y.dst == x.src && y.off == x.off {
+				break
 			}
 			if found && !written.Has(bpf.Reg(from)) {
 				n := cinsn{op: bpf.OpMov64Reg, dst: x.dst, src: from}
-				if size == 4 {
+				if size != 8 {
 					n.op = bpf.OpMov32Reg
 				}
 				old := c[j]
@@ -186,7 +204,11 @@ func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 			// involved, no memory writes or calls
 			in := y.insn(0, 0)
 			written |= in.Writes()
-			if in.Writes().Has(bpf.Reg(x.src)) || yi.Kind == bpf.KindStore || yi.Kind == bpf.KindStoreImm ||
+			store := yi.Kind == bpf.KindStore || yi.Kind == bpf.KindStoreImm
+			// a store through the same base to other bytes cannot change
+			// the loaded ones; any other store might
+			disjoint := store && y.dst == x.src && (int(y.off)+int(yi.Size) <= int(x.off) || int(x.off)+int(size) <= int(y.off))
+			if in.Writes().Has(bpf.Reg(x.src)) || store && !disjoint ||
 				yi.Atomic != 0 || yi.Kind == bpf.KindCall || yi.Kind == bpf.KindCallLocal || yi.Kind == bpf.KindCallKfunc {
 				break
 			}

@@ -40,8 +40,15 @@ func TestCopyForwardAndLoadReuse(t *testing.T) {
 		}, []bpf.Insn{
 			bpf.LdxW(bpf.R2, bpf.R10, -8), bpf.JeqImm(bpf.R2, 0, 2), bpf.Add64Reg(bpf.R9, bpf.R2), bpf.Mov64Reg(bpf.R0, bpf.R9),
 		}},
-		{"reload after a store to memory stays", []bpf.Insn{
+		{"reload after a store reads the stored value, not the first load's", []bpf.Insn{
 			bpf.LdxW(bpf.R2, bpf.R10, -8), bpf.StW(bpf.R10, -8, 7), bpf.LdxW(bpf.R1, bpf.R10, -8),
+			bpf.Add64Reg(bpf.R1, bpf.R2), bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Exit(),
+		}, []bpf.Insn{
+			bpf.LdxW(bpf.R2, bpf.R10, -8), bpf.StW(bpf.R10, -8, 7), bpf.Mov32Imm(bpf.R1, 7),
+			bpf.Add64Reg(bpf.R1, bpf.R2), bpf.Mov64Reg(bpf.R0, bpf.R1),
+		}},
+		{"reload after a store through another pointer stays", []bpf.Insn{
+			bpf.LdxW(bpf.R2, bpf.R3, 0), bpf.StxW(bpf.R4, bpf.R9, 0), bpf.LdxW(bpf.R1, bpf.R3, 0),
 			bpf.Add64Reg(bpf.R1, bpf.R2), bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Exit(),
 		}, nil},
 		{"load of what was just stored", []bpf.Insn{
@@ -49,6 +56,21 @@ func TestCopyForwardAndLoadReuse(t *testing.T) {
 			bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Exit(),
 		}, []bpf.Insn{
 			bpf.StxDW(bpf.R10, bpf.R3, -16), bpf.Mov64Reg(bpf.R1, bpf.R3), bpf.Add64Imm(bpf.R1, 1), bpf.Mov64Reg(bpf.R0, bpf.R1),
+		}},
+		{"narrow store then load: the sign extension only sees the low half", []bpf.Insn{
+			bpf.StxH(bpf.R0, bpf.R1, 46), bpf.StxB(bpf.R0, bpf.R2, 48), bpf.LdxH(bpf.R8, bpf.R0, 46),
+			bpf.Lsh32Imm(bpf.R8, 16), bpf.Arsh32Imm(bpf.R8, 16), bpf.Mov64Reg(bpf.R0, bpf.R8), bpf.Exit(),
+		}, []bpf.Insn{
+			bpf.StxH(bpf.R0, bpf.R1, 46), bpf.StxB(bpf.R0, bpf.R2, 48), bpf.Mov32Reg(bpf.R8, bpf.R1),
+			bpf.Lsh32Imm(bpf.R8, 16), bpf.Arsh32Imm(bpf.R8, 16), bpf.Mov64Reg(bpf.R0, bpf.R8),
+		}},
+		{"narrow store then a full-width use stays", []bpf.Insn{
+			bpf.StxH(bpf.R10, bpf.R1, -8), bpf.LdxH(bpf.R8, bpf.R10, -8), bpf.Mov64Reg(bpf.R0, bpf.R8), bpf.Exit(),
+		}, nil},
+		{"stored constant", []bpf.Insn{
+			bpf.StW(bpf.R10, -4, -2), bpf.LdxW(bpf.R1, bpf.R10, -4), bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Exit(),
+		}, []bpf.Insn{
+			bpf.StW(bpf.R10, -4, -2), bpf.Mov32Imm(bpf.R1, -2), bpf.Mov64Reg(bpf.R0, bpf.R1),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
