@@ -41,7 +41,15 @@ type Options struct {
 	// applied (each proven and checked) before the search, and what the
 	// search finds is learned into it.
 	Rules *RuleSet
+	// Rounds is the number of passes over a program (default 2): each
+	// round after the first searches the previous round's result, with
+	// window boundaries shifted by half a window. Iters is per round;
+	// Time is split evenly between the rounds.
+	Rounds int
 }
+
+// DefaultRounds is the number of rounds when Options give none.
+const DefaultRounds = 2
 
 // DefaultIters is the proposal budget of one program when Options give none.
 const DefaultIters = 200_000
@@ -70,7 +78,10 @@ type Func struct {
 	// edits, bpf.Rewrite form); only a nil answer makes it the window's
 	// best. OptimizeProgram checks the whole program with safety.Verify.
 	Check func(edits map[int][]bpf.Insn) error
-	slot  []int
+	// Shifted moves the window boundaries of long runs by half a window
+	// (a later round's windows straddle an earlier round's boundaries).
+	Shifted bool
+	slot    []int
 }
 
 // NewFunc prepares insns; pinned may be nil (then Pinned(insn, false)).
@@ -86,7 +97,7 @@ func NewFunc(name string, typ ebpf.ProgramType, insns []bpf.Insn, pinned []bool)
 }
 
 // Windows selects f's windows.
-func (f *Func) Windows() ([]Window, error) { return SelectWindows(f.Insns, f.Pinned, f.Ext) }
+func (f *Func) Windows() ([]Window, error) { return selectWindows(f.Insns, f.Pinned, f.Ext, f.Shifted) }
 
 // WindowResult is the outcome of one window's search.
 type WindowResult struct {

@@ -34,6 +34,89 @@ type ProgramResult struct {
 // verifier when this process may load BPF.
 func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, opts Options) (*ProgramResult, error) {
 	start := time.Now()
+	rounds := opts.Rounds
+	if rounds <= 0 {
+		rounds = DefaultRounds
+	}
+	opts.Time /= time.Duration(rounds)
+	res, err := optimizeRound(ctx, f, fn, opts, false)
+	for r := 1; r < rounds && err == nil && res.Changed && ctx.Err() == nil; r++ {
+		// The next round searches this round's output as a program of
+		// its own (fresh safety summaries, liveness and windows).
+		data, eerr := f.Encode(map[string]object.Rewrite{fn.Name: res.Rewrite}, object.Options{})
+		if eerr != nil {
+			break
+		}
+		f2, perr := object.Parse(f.Path, data)
+		if perr != nil {
+			break
+		}
+		fn2 := f2.Function(fn.Name)
+		if fn2 == nil {
+			break
+		}
+		next, rerr := optimizeRound(ctx, f2, fn2, opts, r%2 == 1)
+		if rerr != nil {
+			break
+		}
+		res = chainRounds(res, next, time.Since(start))
+		if !next.Changed {
+			break
+		}
+	}
+	return res, err
+}
+
+// chainRounds composes round a (original -> mid) with round b (mid ->
+// out) into one result over the original, with b's counts added to a's.
+func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
+	ra, rb := &a.Report, &b.Report
+	out := &ProgramResult{Rewrite: a.Rewrite, Changed: a.Changed || b.Changed, Report: *ra}
+	r := &out.Report
+	if b.Changed {
+		o2n := make([]int, len(a.Rewrite.OldToNew))
+		for k, m := range a.Rewrite.OldToNew {
+			o2n[k] = -1
+			if m >= 0 && m < len(b.Rewrite.OldToNew) {
+				o2n[k] = b.Rewrite.OldToNew[m]
+			}
+		}
+		out.Rewrite = object.Rewrite{Insns: b.Rewrite.Insns, OldToNew: o2n}
+		r.SlotsAfter, r.LatencyAfter, r.ProcessedAfter = rb.SlotsAfter, rb.LatencyAfter, rb.ProcessedAfter
+		r.WindowsImproved += rb.WindowsImproved
+		r.TailMerges += rb.TailMerges
+		r.JumpsThreaded += rb.JumpsThreaded
+		r.TimeToBest = ra.Elapsed + rb.TimeToBest
+		if rb.Note != "" {
+			r.Note = rb.Note
+		}
+	}
+	r.Windows += rb.Windows
+	r.Proposals += rb.Proposals
+	r.ProofsAttempted += rb.ProofsAttempted
+	r.ProofsProven += rb.ProofsProven
+	r.ProofsUnsafe += rb.ProofsUnsafe
+	r.RulesFired += rb.RulesFired
+	r.RulesSkipped += rb.RulesSkipped
+	r.CacheHits = max(r.CacheHits, rb.CacheHits)
+	r.Moves = map[string][2]int64{}
+	for _, m := range []map[string][2]int64{ra.Moves, rb.Moves} {
+		for k, v := range m {
+			x := r.Moves[k]
+			r.Moves[k] = [2]int64{x[0] + v[0], x[1] + v[1]}
+		}
+	}
+	r.Elapsed = elapsed
+	if s := elapsed.Seconds(); s > 0 {
+		r.ProposalsPerSec = float64(r.Proposals) / s
+	}
+	return out
+}
+
+// optimizeRound is one round of OptimizeProgram; shifted selects the
+// shifted window boundaries.
+func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opts Options, shifted bool) (*ProgramResult, error) {
+	start := time.Now()
 	insns := fn.Insns
 	res := &ProgramResult{Rewrite: identity(insns)}
 	rep := &res.Report
@@ -100,6 +183,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		typ = links[0].p.Type
 	}
 	sf := NewFunc(fn.Name, typ, insns, pinned)
+	sf.Shifted = shifted
 	sf.Ext = ext
 	sf.Before, sf.After = before, after
 	sf.StackLive = StackLiveness(insns, before)
