@@ -185,3 +185,56 @@ func TestDeterministicObject(t *testing.T) {
 		t.Error("same seed and --jobs 1 gave different objects")
 	}
 }
+
+// TestRoundsCompose: a second round on the first round's output (windows
+// shifted) never ends larger, and its rewrite composed over the original
+// encodes, keeps every relocated instruction and verifies.
+func TestRoundsCompose(t *testing.T) {
+	path := "../corpus/build/v3/sock_filter.o"
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("corpus not built")
+	}
+	f, err := object.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := f.Programs()[0]
+	slots := map[int]int{}
+	for _, rounds := range []int{1, 2} {
+		r, err := OptimizeProgram(context.Background(), f, fn, Options{Seed: 1, Jobs: 1, Iters: 20000, Prover: &testProver{}, Rounds: rounds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots[rounds] = r.Report.SlotsAfter
+		if got := bpf.SlotCount(r.Rewrite.Insns); got != r.Report.SlotsAfter {
+			t.Errorf("rounds %d: report says %d slots, rewrite has %d", rounds, r.Report.SlotsAfter, got)
+		}
+		for k := range fn.Insns {
+			if _, rel := fn.Reloc(k); rel {
+				n := r.Rewrite.OldToNew[k]
+				if n < 0 || r.Rewrite.Insns[n] != fn.Insns[k] {
+					t.Fatalf("rounds %d: relocated insn %d lost (-> %d)", rounds, k, n)
+				}
+			}
+		}
+		b, err := f.Encode(map[string]object.Rewrite{fn.Name: r.Rewrite}, object.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := object.Parse(path, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := safety.FromObject(g, fn.Name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := safety.Verify(p, nil); !v.Accepted {
+			t.Fatalf("rounds %d: output rejected: %v", rounds, v.Err())
+		}
+	}
+	if slots[2] > slots[1] {
+		t.Errorf("two rounds %d slots, one round %d", slots[2], slots[1])
+	}
+	t.Logf("one round %d slots, two rounds %d (of %d)", slots[1], slots[2], bpf.SlotCount(fn.Insns))
+}
