@@ -183,7 +183,7 @@ func (al *Alignment) settle(a, b *side) {
 			if j < 0 || a.target[i] < 0 {
 				continue
 			}
-			if t, u := a.target[i], b.target[j]; al.mapA[t] != u {
+			if t, u := a.target[i], b.target[j]; al.mapA[t] != u && !al.threaded(a, b, t, u) {
 				if !al.addCut(t, u) {
 					al.unmatch(i)
 				}
@@ -227,8 +227,8 @@ func (al *Alignment) settle(a, b *side) {
 		}
 		for i := 0; i < n && !changed; i++ {
 			t := a.target[i]
-			if t < 0 || hunkOfA[t] < 0 || t == al.Hunks[hunkOfA[t]].A0 || hunkOfA[i] == hunkOfA[t] {
-				continue
+			if t < 0 || hunkOfA[t] < 0 || t == al.Hunks[hunkOfA[t]].A0 || hunkOfA[i] == hunkOfA[t] || al.alignedThreaded(a, b, i) {
+				continue // (a threaded jump runs only gotos in there: jumps.go)
 			}
 			if hunkOfA[i] >= 0 && al.cutFromHunk(a, b, al.Hunks[hunkOfA[i]], al.Hunks[hunkOfA[t]]) {
 				changed = true
@@ -238,7 +238,7 @@ func (al *Alignment) settle(a, b *side) {
 		}
 		for j := 0; j < m && !changed; j++ {
 			t := b.target[j]
-			if t < 0 || hunkOfB[t] < 0 || t == al.Hunks[hunkOfB[t]].B0 || hunkOfB[j] == hunkOfB[t] {
+			if t < 0 || hunkOfB[t] < 0 || t == al.Hunks[hunkOfB[t]].B0 || hunkOfB[j] == hunkOfB[t] || (al.BtoA[j] >= 0 && al.alignedThreaded(a, b, al.BtoA[j])) {
 				continue
 			}
 			hj := hunkOfB[j]

@@ -48,6 +48,7 @@ type Result struct {
 	// possibly covering several hunks).
 	Identical, Whole               bool
 	Hunks, TailMerges, Unreachable int
+	Threaded                       int // hunks of threaded jumps, accepted syntactically (jumps.go)
 	Windows                        int
 	Reason                         string // why Unknown
 	Hunk                           *Hunk  // the hunk that failed (NotEqual, or Unknown on a hunk)
@@ -67,7 +68,10 @@ func (r *Result) Line() string {
 		case r.Whole:
 			return r.Name + ": equivalent (whole program)"
 		}
-		s := fmt.Sprintf("%s: equivalent (%d hunks proven, %d tail merges", r.Name, r.Hunks-r.TailMerges-r.Unreachable, r.TailMerges)
+		s := fmt.Sprintf("%s: equivalent (%d hunks proven, %d tail merges", r.Name, r.Hunks-r.TailMerges-r.Unreachable-r.Threaded, r.TailMerges)
+		if r.Threaded > 0 {
+			s += fmt.Sprintf(", %d threaded jumps", r.Threaded)
+		}
 		if r.Unreachable > 0 {
 			s += fmt.Sprintf(", %d unreachable", r.Unreachable)
 		}
@@ -317,6 +321,8 @@ func (c *Checker) hunks(ctx context.Context, fc *funcCheck, res *Result) *Result
 			res.TailMerges++
 		case unreachable:
 			res.Unreachable++
+		case jumpsThreaded:
+			res.Threaded++
 		case provenFirst:
 			res.Windows++
 		}
@@ -333,6 +339,7 @@ const (
 	provenFirst // the first hunk of a window that covers several
 	tailMerged
 	unreachable
+	jumpsThreaded // jumps.go
 )
 
 // span is a window over hunks k..j and aligned instructions around them.
@@ -412,6 +419,9 @@ func (c *Checker) proveSpan(ctx context.Context, fc *funcCheck, h Hunk) (equiv.R
 	}
 	if fc.tailMerge(h) {
 		return equiv.Result{}, tailMerged
+	}
+	if fc.jumpHunk(h) {
+		return equiv.Result{}, jumpsThreaded
 	}
 	for i := h.A0; i < h.A1; i++ {
 		if fc.a.fixed[i] {

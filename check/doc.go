@@ -8,7 +8,8 @@
 //  1. Align the instruction lists: an LCS over instructions compared with
 //     jump offsets ignored, relocated instructions by relocation symbol and
 //     code references by callee; then aligned jumps whose targets do not
-//     correspond are dropped, and hunks that jump into each other's middle
+//     correspond (directly, or once the unconditional goto chains from
+//     both targets are followed: jumps.go) are dropped, and hunks that jump into each other's middle
 //     are merged, until the alignment is consistent. The gaps between
 //     aligned instructions are the hunks: original [A0,A1) replaced by
 //     optimised [B0,B1), each entered only at its start on both sides.
@@ -17,7 +18,10 @@
 //     is entered only where the original would be); a tail merge (the
 //     optimised side is "goto u" or empty, and from A0 the original runs
 //     exactly the instructions it runs from u's aligned point until both
-//     reach one point: a syntactic bisimulation, see tailMerge); or an
+//     reach one point: a syntactic bisimulation, see tailMerge); threaded
+//     jumps (jumps.go: only no-op jumps on both sides, or one conditional
+//     jump per side, the same or the inverse condition, whose exits
+//     correspond once goto chains are followed); or an
 //     equiv.Checker.Window proof with preconditions from safety's summary
 //     of the original at A0, per-exit live registers (bpf liveness of the
 //     original) and dead stack bytes (synth.StackLiveness), the optimised
@@ -48,7 +52,9 @@
 // the aligned instructions the bisimulation paired with the original's
 // run from A0, with no hunk on the way, so it performs the same steps on
 // T as the original does on S until both reach one point, which is
-// aligned and A-reachable. By induction over the original's execution
+// aligned and A-reachable. Threaded jumps: a goto chain runs only
+// jumps, so the state at its end is the state at its start and chain
+// ends may stand for their starts. By induction over the original's execution
 // (BPF programs terminate), both programs end at the same exit with the
 // same r0, memory and calls. Subprograms: a call is an aligned
 // instruction; the callee is checked as a function of its own, with entry

@@ -30,6 +30,13 @@
 // applied), makes it the best and restarts the chains from it; a
 // counterexample becomes a test for every chain.
 //
+// Structural passes (tailmerge.go, jumps.go) run before the windows and
+// need no proof, the machine executing the same non-jump instructions in
+// the same order: tail merging, then jump threading (jumps past goto
+// chains, "if c goto +1; goto L" -> "if !c goto L", no-op jumps and
+// unreachable code removed). They are kept only if the program with them
+// passes Func.Check, and the instructions they touch are pinned.
+//
 // Rule cache (rules.go, docs/rules.md): with Options.Rules, a window whose
 // canonical form (registers renamed, constants as symbols, entry types,
 // live-outs and dead stack per exit) matches a stored rule gets the rule's

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/object"
 )
 
 // Jump threading and branch cleanup: like tail merging (tailmerge.go) a
@@ -27,9 +28,9 @@ var invJump = map[uint8]uint8{
 	0x70: 0xc0, 0xc0: 0x70, // jsge, jslt
 }
 
-// invertJump returns the jump taken exactly when in is not (same class,
+// InvertJump returns the jump taken exactly when in is not (same class,
 // operands and offset); ok is false for jset, may_goto and non-jumps.
-func invertJump(in bpf.Insn) (bpf.Insn, bool) {
+func InvertJump(in bpf.Insn) (bpf.Insn, bool) {
 	if !in.IsCondJump() || in.Info().Kind == bpf.KindMayGoto {
 		return in, false
 	}
@@ -159,7 +160,7 @@ func threadJumps(insns []bpf.Insn, base map[int][]bpf.Insn, keep []bool) (map[in
 			if g >= n || !isGoto(g) || fixed(g) || inbound[g] > 0 || tgt[k] != next(g+1) || tgt[g] == g || !near(k, tgt[g]) {
 				continue
 			}
-			inv, ok := invertJump(cur[k])
+			inv, ok := InvertJump(cur[k])
 			if !ok {
 				continue
 			}
@@ -299,4 +300,27 @@ func structural(insns []bpf.Insn, keep []bool, ok func(map[int][]bpf.Insn) bool)
 		}
 	}
 	return nil, nil, 0, 0
+}
+
+// StructuralRewrite applies tail merging and jump threading to function
+// fn alone, with no check and no search: what the passes do to a
+// function, for a translation validator's tests and for measurements.
+func StructuralRewrite(fn *object.Function) (rw object.Rewrite, merges, threaded int, err error) {
+	insns := fn.Insns
+	keep := make([]bool, len(insns))
+	ext := bpf.External{}
+	slots := bpf.SlotOffsets(insns)
+	for k := range insns {
+		_, rel := fn.Reloc(k)
+		keep[k] = rel || fn.IsCodeRef(k)
+		if rel {
+			ext[slots[k]] = true
+		}
+	}
+	edits, _, merges, threaded := structural(insns, keep, func(map[int][]bpf.Insn) bool { return true })
+	if edits == nil {
+		return identity(insns), 0, 0, nil
+	}
+	rw, err = buildRewrite(insns, edits, ext)
+	return rw, merges, threaded, err
 }

@@ -320,7 +320,7 @@ func TestInvertJump(t *testing.T) {
 		{bpf.Ja(5), bpf.Insn{}, false},
 		{bpf.Mov64Imm(bpf.R1, 5), bpf.Insn{}, false},
 	} {
-		got, ok := invertJump(tc.in)
+		got, ok := InvertJump(tc.in)
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("invert %v: %v %v, want %v %v", tc.in, got, ok, tc.want, tc.ok)
 		}
