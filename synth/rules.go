@@ -54,6 +54,19 @@ import (
 // RulesVersion is the rule file format's version (its first line).
 const RulesVersion = 1
 
+// SearchGeneration numbers versions of the search whose results differ
+// (new proposals, peepholes, tests). Every entry records the generation
+// that wrote it (gen=N in the file; none = 0). An entry from an older
+// generation never ends a window: a no-better entry no longer skips the
+// search, and a rewrite is still instantiated and proven but the search
+// then runs from it, so that the better search gets its chance and the
+// run replaces the entry with one of the current generation. Bump it when
+// a change to the search should re-open windows older runs gave up on.
+const SearchGeneration = 0
+
+// searchGen is SearchGeneration; tests move it to stand for a newer search.
+var searchGen = SearchGeneration
+
 const rulesHeader = "k2opt rules"
 
 // Bounds on the rule work per window.
@@ -424,6 +437,7 @@ type ruleEntry struct {
 	pat    []rinsn
 	rep    []rinsn
 	budget int64
+	gen    int // the SearchGeneration that wrote it
 	// scratch are the concrete registers the replacement's scratch
 	// registers had where it was learned: preferred when free, so that
 	// a second run writes the same bytes.
@@ -442,6 +456,9 @@ func (e *ruleEntry) better(o *ruleEntry) bool {
 		if a != b {
 			return a < b
 		}
+	}
+	if e.gen != o.gen {
+		return e.gen > o.gen
 	}
 	if e.budget != o.budget {
 		return e.budget > o.budget
@@ -466,6 +483,10 @@ func repCost(rep []rinsn) int {
 
 // merge combines two entries of one key: the better one, with the larger
 // budget (no search with either budget found anything better than it).
+// Budgets are evidence of the generation that spent them: the merged
+// entry carries the newest generation and the largest budget among the
+// entries of that generation (an older search's budget says nothing of
+// what the current one would find).
 func merge(a, b *ruleEntry) *ruleEntry {
 	if b == nil {
 		return a
@@ -477,9 +498,16 @@ func merge(a, b *ruleEntry) *ruleEntry {
 	if b.better(a) {
 		best, other = b, a
 	}
-	if other.budget > best.budget {
+	gen, budget := best.gen, best.budget
+	switch {
+	case other.gen > gen:
+		gen, budget = other.gen, other.budget
+	case other.gen == gen:
+		budget = max(budget, other.budget)
+	}
+	if gen != best.gen || budget != best.budget {
 		c := *best
-		c.budget = other.budget
+		c.gen, c.budget = gen, budget
 		return &c
 	}
 	return best
@@ -489,6 +517,9 @@ func merge(a, b *ruleEntry) *ruleEntry {
 func (e *ruleEntry) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rule %s budget=%d", e.obj, e.budget)
+	if e.gen != 0 {
+		fmt.Fprintf(&b, " gen=%d", e.gen)
+	}
 	if e.rep != nil {
 		fmt.Fprintf(&b, " slots=%d->%d", repCost(e.pat), repCost(e.rep))
 	}
@@ -705,6 +736,7 @@ type RuleStats struct {
 	Skipped  int64 `json:"windows_skipped"` // window searches skipped
 	Learned  int64 `json:"learned"`         // entries added or improved by searches
 	Proofs   int   `json:"whole_proofs"`    // whole-program proof verdicts stored
+	Stale    int   `json:"stale"`           // entries of an older SearchGeneration (never end a window)
 }
 
 // Stats reports the set's size (base and learned merged) and counters.
@@ -714,6 +746,9 @@ func (rs *RuleSet) Stats() RuleStats {
 	st := RuleStats{Fired: rs.fired, Skipped: rs.skipped, Learned: rs.nlearned, Loaded: len(rs.base.byKey)}
 	seen := map[string]bool{}
 	for _, e := range rs.all() {
+		if e.gen < searchGen {
+			st.Stale++
+		}
 		if e.rep == nil {
 			st.NoBetter++
 			continue
@@ -957,6 +992,12 @@ func ParseRules(name string, data []byte) (*RuleSet, error) {
 						return nil, errf(ln, "bad budget %q", v)
 					}
 					e.budget = n
+				case "gen":
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 0 {
+						return nil, errf(ln, "bad generation %q", v)
+					}
+					e.gen = n
 				case "slots": // informational
 				default:
 					return nil, errf(ln, "unknown rule attribute %q", kv)
@@ -1168,11 +1209,39 @@ func (e *ruleEntry) validate() error {
 	return check(e.rep, "replace")
 }
 
+// instances are the candidates a rule's replacement gives in the window
+// of k, most faithful first: scratch registers on the registers they had
+// where the rule was learned (hint), even live ones, then, when that
+// differs, on free ones only.
+//
+// A replacement's "scratch" registers are all the registers the pattern
+// does not mention, and the search uses live ones too: it may read a
+// register that passes through the window holding a value it needs (r7
+// compared instead of a reloaded copy), or write one on a path to an exit
+// where it is dead. Given free registers only, the rule instantiated in
+// the very window it was learned from would be another candidate than
+// the proven one (a wrong one when it reads): another prover query, which
+// the stored Equal verdict does not answer. Every instance is proven, so
+// a hint that means something else in another window costs one proof.
+func (k *windowKey) instances(xs []rinsn, vals []int64, hint []uint8) [][]cinsn {
+	var out [][]cinsn
+	if c, ok := k.instantiate(xs, vals, k.z.conc, k.npat, k.free, hint, true); ok {
+		out = append(out, c)
+	}
+	if c, ok := k.instantiate(xs, vals, k.z.conc, k.npat, k.free, hint, false); ok &&
+		(len(out) == 0 || !slices.Equal(c, out[0])) {
+		out = append(out, c)
+	}
+	return out
+}
+
 // instantiate turns canonical instructions into a candidate for the
 // window of k: pattern registers map back, scratch registers take free
 // ones, symbols their values. It reports false when that is impossible.
-// hint (may be nil) are preferred scratch registers (ruleEntry.scratch).
-func (k *windowKey) instantiate(xs []rinsn, vals []int64, conc []uint8, npat int, free, hint []uint8) ([]cinsn, bool) {
+// hint (may be nil) are preferred scratch registers (ruleEntry.scratch);
+// with anyHint they are taken even when not free (live in the window),
+// as long as the pattern does not mention them (see instances).
+func (k *windowKey) instantiate(xs []rinsn, vals []int64, conc []uint8, npat int, free, hint []uint8, anyHint bool) ([]cinsn, bool) {
 	fresh := map[uint8]uint8{}
 	var taken [bpf.NumRegs]bool
 	mapReg := func(r uint8) (uint8, bool) {
@@ -1188,7 +1257,8 @@ func (k *windowKey) instantiate(xs []rinsn, vals []int64, conc []uint8, npat int
 		if c, ok := fresh[r]; ok {
 			return c, true
 		}
-		if i := int(r) - npat; i < len(hint) && slices.Contains(free, hint[i]) && !taken[hint[i]] {
+		if i := int(r) - npat; i < len(hint) && hint[i] < uint8(bpf.R10) && !taken[hint[i]] &&
+			(slices.Contains(free, hint[i]) || anyHint && !slices.Contains(conc[:min(npat, len(conc))], hint[i])) {
 			fresh[r], taken[hint[i]] = hint[i], true
 			return hint[i], true
 		}
@@ -1283,14 +1353,15 @@ func (ws *windowSearch) rulesBefore(opts Options, iters int64, deadline time.Tim
 		budget: currentBudget(iters, opts.Jobs, deadline), iters: iters, deadline: deadline}
 	k := st.k
 	if e := st.rs.lookup(k.key); e != nil {
-		enough := e.budget >= st.budget
+		// only a search at least as good as this one may end the window
+		enough := e.budget >= st.budget && e.gen >= searchGen
 		if e.rep == nil {
 			if enough {
 				res.RuleSkipped = true
 				st.rs.count(0, 1)
 				return st, true
 			}
-		} else if c, ok := k.instantiate(e.rep, k.vals, k.z.conc, k.npat, k.free, e.scratch); ok && ws.prove(c, 0, nil) {
+		} else if ws.proveAny(k.instances(e.rep, k.vals, e.scratch)) {
 			st.fired++
 			if enough {
 				res.RuleSkipped = true
@@ -1310,13 +1381,24 @@ func (ws *windowSearch) rulesBefore(opts Options, iters int64, deadline time.Tim
 		if slices.Equal(e.vals, k.vals) {
 			continue // tried above
 		}
-		if c, ok := k.instantiate(e.rep, k.vals, k.z.conc, k.npat, k.free, e.scratch); ok && ws.prove(c, 0, nil) {
+		if ws.proveAny(k.instances(e.rep, k.vals, e.scratch)) {
 			st.fired++
 			st.rs.count(1, 0)
 			break
 		}
 	}
 	return st, false
+}
+
+// proveAny proves the candidates in order until one is proven (and
+// checked); it reports whether one was.
+func (ws *windowSearch) proveAny(cs [][]cinsn) bool {
+	for _, c := range cs {
+		if ws.prove(c, 0, nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleResult fills res from the best proven candidate (a skipped search).
@@ -1458,7 +1540,7 @@ func (k *windowKey) slideAt(cur []cinsn, i int, sr *slideRule, landed []bool) ([
 	for s, v := range syms {
 		vals[s] = v
 	}
-	rep, ok := k.instantiate(sr.rep, vals, conc, npat, free, nil)
+	rep, ok := k.instantiate(sr.rep, vals, conc, npat, free, nil, false)
 	if !ok {
 		return nil, false
 	}
@@ -1491,7 +1573,7 @@ func (ws *windowSearch) rulesAfter(st *ruleState, res *WindowResult) {
 	if st.iters > 0 && !cut {
 		budget = max(budget, st.budget)
 	}
-	e := &ruleEntry{abs: k.abs, obj: k.obj, in: k.in, exits: k.exits, vals: k.vals, pat: k.pat, budget: budget}
+	e := &ruleEntry{abs: k.abs, obj: k.obj, in: k.in, exits: k.exits, vals: k.vals, pat: k.pat, budget: budget, gen: searchGen}
 	if res.Edits != nil {
 		z := *k.z
 		z.conc = slices.Clone(k.z.conc)
@@ -1501,6 +1583,12 @@ func (ws *windowSearch) rulesAfter(st *ruleState, res *WindowResult) {
 			return
 		}
 		e.scratch = z.conc[k.npat:]
+		// Instantiated here, the rule must give back the proven candidate:
+		// the same prover query, answered by its stored verdict in a later
+		// run. One that cannot (no known case) is not kept.
+		if cs := k.instances(e.rep, k.vals, e.scratch); len(cs) == 0 || !slices.Equal(straight(cs[0]), straight(ws.best)) {
+			return
+		}
 	}
 	st.rs.learn(e)
 }
