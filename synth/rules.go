@@ -40,6 +40,15 @@ import (
 // current budget, may skip the search; one with other values is still
 // instantiated and proven, and the search then goes on from it.
 //
+// Registers a replacement uses that the pattern does not mention are its
+// scratch registers; the rule keeps the ones they were (the "scratch"
+// line) and an instance takes them again even when they are live in the
+// window (the search reads registers that pass through a window, e.g. one
+// holding a value it needs), then, if that one is not proven, free ones.
+// So a rule applied in the window it was learned from is the proven
+// candidate itself, the same prover query, which the stored Equal verdict
+// answers.
+//
 // Rules also fire "sliding" (for programs never seen): a rule trimmed to
 // the span where pattern and replacement differ (no jumps in it) is tried
 // at every position of a window; the candidate must pass the window's
@@ -439,8 +448,8 @@ type ruleEntry struct {
 	budget int64
 	gen    int // the SearchGeneration that wrote it
 	// scratch are the concrete registers the replacement's scratch
-	// registers had where it was learned: preferred when free, so that
-	// a second run writes the same bytes.
+	// registers had where it was learned: preferred (even live ones, see
+	// instances), so that a second run proves and writes the same.
 	scratch []uint8
 }
 
