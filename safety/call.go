@@ -118,7 +118,7 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 					key = scalarReg(Const(v))
 				}
 			}
-		case ArgMem, ArgMemOrNull, ArgUninitMem:
+		case ArgMem, ArgMemOrNull, ArgUninitMem, ArgMemRW:
 			if ak == ArgMemOrNull && isNullConst(*arg) {
 				break
 			}
@@ -138,6 +138,14 @@ func (c *checker) helperCall(pc int, in bpf.Insn, st *State) (int, error) {
 			}
 			if err := c.memArg(pc, st, r, arg, int64(sz.V.Umin), int64(sz.V.Umax), ak == ArgUninitMem); err != nil {
 				return 0, err
+			}
+			if ak == ArgMemRW {
+				// read first (it must be initialized), then written: what
+				// the stack held there (spilled constants, pointers) is
+				// gone after the call (bpf_fib_lookup fills in the MACs)
+				if err := c.memArg(pc, st, r, arg, int64(sz.V.Umin), int64(sz.V.Umax), true); err != nil {
+					return 0, err
+				}
 			}
 		case ArgCtx:
 			if arg.Type != PtrCtx || arg.Off != 0 || !arg.V.IsConst() || arg.V.T.Value != 0 {

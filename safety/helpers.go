@@ -16,6 +16,7 @@ const (
 	ArgMem                 // readable, initialized memory; the next arg is its size
 	ArgMemOrNull           // ArgMem or NULL
 	ArgUninitMem           // writable memory; the next arg is its size
+	ArgMemRW               // initialized memory the helper reads and may write (ARG_PTR_TO_MEM without MEM_RDONLY); the next arg is its size
 	ArgSize                // constant size > 0 for the previous arg
 	ArgSizeOrZero          // constant size >= 0 for the previous arg
 	ArgCtx                 // the program's context, unmodified
@@ -118,7 +119,7 @@ var helpers = map[int32]*Proto{
 	51:  {Name: "bpf_redirect_map", Args: []ArgKind{ArgMapPtr, ArgAnything, ArgAnything}, Progs: progsXDP, Maps: []ebpf.MapType{ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap, ebpf.XSKMap}},
 	54:  {Name: "bpf_xdp_adjust_meta", Args: []ArgKind{ArgCtx, ArgAnything}, Progs: progsXDP, PktChange: true},
 	65:  {Name: "bpf_xdp_adjust_tail", Args: []ArgKind{ArgCtx, ArgAnything}, Progs: progsXDP, PktChange: true},
-	69:  {Name: "bpf_fib_lookup", Args: []ArgKind{ArgCtx, ArgMem, ArgSize, ArgAnything}, Progs: progsNet},
+	69:  {Name: "bpf_fib_lookup", Args: []ArgKind{ArgCtx, ArgMemRW, ArgSize, ArgAnything}, Progs: progsNet},
 	80:  {Name: "bpf_get_current_cgroup_id", Progs: progsNoNet},
 	93:  {Name: "bpf_spin_lock", Args: []ArgKind{ArgSpinLock}, Ret: RetVoid},
 	94:  {Name: "bpf_spin_unlock", Args: []ArgKind{ArgSpinLock}, Ret: RetVoid},
