@@ -55,6 +55,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	objective := fs.String("objective", "size", "`GOAL`: size, latency or complexity (verifier processed insns)")
 	budget := fs.Duration("time", 0, "search time budget per program (e.g. 30s); default: --iters")
 	iters := fs.Int64("iters", 0, "proposals per chain per program (default: synth's default)")
+	rounds := fs.Int("rounds", synth.DefaultRounds, "passes over each program, each on the previous one's result")
 	seed := fs.Uint64("seed", 1, "random seed; same seed and --jobs 1 give the same output")
 	jobs := fs.Int("jobs", 1, "parallel chains per window")
 	verify := fs.String("verify", "auto", "`MODE`: auto (kernel verifier when this process may load BPF), kernel, static")
@@ -123,7 +124,7 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	prover := newProver(*proofTimeout)
 	prover.proofs = ruleSet
 	defer prover.Close()
-	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover, Rules: ruleSet}
+	opts := synth.Options{Objective: obj, Time: *budget, Iters: *iters, Seed: *seed, Jobs: *jobs, Prover: prover, Rules: ruleSet, Rounds: *rounds}
 	searchCap = *maxTime
 	rep := runReport{Input: pos[0], Output: *out, Objective: obj.String(), Seed: *seed, Jobs: *jobs, Verify: *verify}
 	var progress io.Writer
