@@ -145,7 +145,7 @@ func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 		}
 	}
 	for j, x := range c {
-		if x.isNop() || x.op.Info().Kind != bpf.KindLoad {
+		if x.isNop() || x.op.Info().Kind != bpf.KindLoad || rmw(c, j) {
 			continue
 		}
 		size := x.op.Info().Size
@@ -217,4 +217,27 @@ func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 			}
 		}
 	}
+}
+
+// rmw reports whether the load at j is the start of a read-modify-write
+// of its address (the loaded register, changed only by ALU ops, stored
+// back to the same place): that is the atomic merge's pattern (a search
+// move), which a copy in place of the load would hide.
+func rmw(c []cinsn, j int) bool {
+	x := c[j]
+	for k := j + 1; k < len(c); k++ {
+		y := c[k]
+		if y.isNop() {
+			continue
+		}
+		yi := y.op.Info()
+		switch {
+		case yi.Kind == bpf.KindStore && y.dst == x.src && y.off == x.off && y.src == x.dst && yi.Size == x.op.Info().Size:
+			return true
+		case (yi.Class == bpf.ClassALU || yi.Class == bpf.ClassALU64) && y.dst == x.dst && y.src != x.dst:
+			continue
+		}
+		return false
+	}
+	return false
 }

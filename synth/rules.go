@@ -71,7 +71,10 @@ const RulesVersion = 1
 // then runs from it, so that the better search gets its chance and the
 // run replaces the entry with one of the current generation. Bump it when
 // a change to the search should re-open windows older runs gave up on.
-const SearchGeneration = 0
+//
+//	1: copy forwarding and load reuse, two rounds, jump threading, and
+//	   safety's summaries after bpf_fib_lookup (stack it writes unknown)
+const SearchGeneration = 1
 
 // searchGen is SearchGeneration; tests move it to stand for a newer search.
 var searchGen = SearchGeneration
