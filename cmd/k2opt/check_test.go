@@ -86,6 +86,7 @@ func TestCheckOptimizedCorpus(t *testing.T) {
 			if _, se, code := runBin(t, in, "-o", out, "--iters", "20000", "--seed", "1", "--jobs", "1"); code != 0 {
 				t.Fatalf("optimize: exit %d: %s", code, se)
 			}
+			interpDiff(t, in, out, 1500)
 			so, se, code := runBin(t, "check", in, out)
 			if why, ok := checkKnownUndecided[name]; ok {
 				// never a verdict either way; fails when fixed, to update the list

@@ -305,6 +305,10 @@ func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewri
 						bad = p.Name + ": " + why
 						break
 					}
+					if d := interpDiffers(f, nf, p.Name, interpBudget); d != "" {
+						bad = p.Name + ": interpreter found a difference: " + d
+						break
+					}
 				}
 				if bad != "" {
 					revert(name, bad)
@@ -317,6 +321,13 @@ func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewri
 			why, processed := loads(name)
 			if why != "" {
 				revert(name, why)
+				failed = true
+				continue
+			}
+			if d := interpDiffers(f, nf, name, interpBudget); d != "" {
+				// every change was proven, yet the interpreter sees a
+				// difference: a proof's assumptions were wrong; never emit it
+				revert(name, "interpreter found a difference: "+d)
 				failed = true
 				continue
 			}
@@ -336,6 +347,11 @@ func finalCheck(ctx context.Context, f *object.File, rws map[string]object.Rewri
 		}
 	}
 }
+
+// interpBudget is the final gate's coverage budget per program for the
+// interpreter differential (interpDiffers), plus half as many random
+// inputs.
+const interpBudget = 600
 
 func kernelVerdicts(data []byte) map[string]kernel.Verdict {
 	m := map[string]kernel.Verdict{}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k2opt/k2opt/bpf"
+	"github.com/k2opt/k2opt/object"
+	"github.com/k2opt/k2opt/synth"
+)
+
+// interpDiff fails when an entry program of out differs from in's in the
+// interpreter on generated inputs (interpDiffers), independently of
+// check's proofs.
+func interpDiff(t *testing.T, in, out string, budget int) {
+	t.Helper()
+	fa, err := object.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := object.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fa.Programs() {
+		if d := interpDiffers(fa, fb, fn.Name, budget); d != "" {
+			t.Fatalf("%s: %s", fn.Name, d)
+		}
+	}
+}
+
+// TestFinalGateRevertsWhatInterpSeesDiffer: a rewrite that verifies but
+// changes what the program does (the last XDP_PASS becomes XDP_DROP) is
+// written back unchanged by the final gate, with the interpreter's
+// finding as the reason; an identity rewrite passes.
+func TestFinalGateRevertsWhatInterpSeesDiffer(t *testing.T) {
+	path := "../../corpus/build/v3/xdp_parse.o"
+	for _, wrong := range []bool{true, false} {
+		f, err := object.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := f.Function("xdp_parse")
+		insns := slices.Clone(fn.Insns)
+		changed := false
+		for k := len(insns) - 1; k >= 0 && wrong && !changed; k-- {
+			if insns[k].Op() == bpf.OpMov32Imm && insns[k].Dst == bpf.R0 && insns[k].Imm == 2 {
+				insns[k] = bpf.Mov32Imm(bpf.R0, 1)
+				changed = true
+			}
+		}
+		if wrong && !changed {
+			t.Fatal("no w0 = 2 to change")
+		}
+		o2n := make([]int, len(insns))
+		for k := range o2n {
+			o2n[k] = k
+		}
+		rws := map[string]object.Rewrite{fn.Name: {Insns: insns, OldToNew: o2n}}
+		rep := &runReport{Programs: []programReport{{Report: synth.Report{Program: fn.Name}, Status: "optimized"}}}
+		if _, err := finalCheck(context.Background(), f, rws, rep, false, time.Second, nil); err != nil {
+			t.Fatal(err)
+		}
+		pr := rep.Programs[0]
+		reverted := pr.Status == "reverted" && strings.Contains(pr.Reason, "interpreter found a difference")
+		if reverted != wrong {
+			t.Errorf("wrong=%v: status %q, reason %q", wrong, pr.Status, pr.Reason)
+		}
+	}
+}
