@@ -104,3 +104,52 @@ func TestCopyForwardAndLoadReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteRepair: an instruction whose deletion needs one operand
+// changed elsewhere goes, with that change; one that no single change
+// can replace stays.
+func TestDeleteRepair(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		insns []bpf.Insn
+		want  []bpf.Insn
+	}{
+		{"shift folded into the constants", []bpf.Insn{
+			bpf.Mov32Imm(bpf.R8, 1), bpf.JneImm(bpf.R1, 0, 1), bpf.Mov32Imm(bpf.R8, 0), bpf.Lsh32Imm(bpf.R8, 1),
+			bpf.Mov64Reg(bpf.R0, bpf.R8), bpf.Exit(),
+		}, []bpf.Insn{
+			bpf.Mov32Imm(bpf.R8, 2), bpf.JneImm(bpf.R1, 0, 1), bpf.Mov32Imm(bpf.R8, 0), bpf.Mov64Reg(bpf.R0, bpf.R8),
+		}},
+		{"a real computation stays", []bpf.Insn{
+			bpf.Mov64Reg(bpf.R0, bpf.R1), bpf.Mul64Reg(bpf.R0, bpf.R2), bpf.Xor64Reg(bpf.R0, bpf.R3), bpf.Exit(),
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFunc("t", 0, tc.insns, nil)
+			ws, err := f.Windows()
+			if err != nil || len(ws) != 1 {
+				t.Fatalf("windows %v: %v", ws, err)
+			}
+			w := ws[0]
+			p := newProblem(f, w, Options{})
+			var m machine
+			m.log = make([]logEntry, 0, 256)
+			tests := p.genTests(rand.New(rand.NewPCG(1, 2)), newEntryState(0, nil), w.LiveIn, 64, &m)
+			c := slices.Clone(p.orig)
+			p.deleteRepair(&m, tests, c)
+			var got []bpf.Insn
+			for k, x := range c {
+				if !x.isNop() {
+					got = append(got, x.insn(k, int(x.tgt)))
+				}
+			}
+			want := tc.want
+			if want == nil {
+				want = tc.insns[:len(tc.insns)-1]
+			}
+			if bpf.Disasm(got) != bpf.Disasm(want) {
+				t.Errorf("got\n%s\nwant\n%s", bpf.Disasm(got), bpf.Disasm(want))
+			}
+		})
+	}
+}

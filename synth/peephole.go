@@ -22,7 +22,8 @@ import (
 //   - then every remaining instruction is tried for deletion, and every
 //     conditional jump as an unconditional one (redundant moves such as
 //     w1 = w1 after a 32-bit op, r1 += 0, masks that change nothing,
-//     goto +0, branches the entry state decides).
+//     goto +0, branches the entry state decides), and for deletion with
+//     one operand changed elsewhere (repair.go).
 // A second, conservative variant without the test-guided deletions is
 // tried when the first is refused.
 
@@ -252,8 +253,14 @@ func (p *problem) peepholes(f *Func, w Window, tests []*Test) [][]cinsn {
 	aggr := slices.Clone(cons)
 	p.greedy(&m, tests, aggr)
 	p.dce(&m, tests, aggr)
+	repaired := slices.Clone(aggr)
+	p.deleteRepair(&m, tests, repaired)
+	p.dce(&m, tests, repaired)
 	var out [][]cinsn
 	base := p.perf(p.orig)
+	if p.perf(repaired) < p.perf(aggr) {
+		out = append(out, repaired)
+	}
 	if p.perf(aggr) < base {
 		out = append(out, aggr)
 	}
