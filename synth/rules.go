@@ -74,7 +74,8 @@ const RulesVersion = 1
 //
 //	1: copy forwarding and load reuse, two rounds, jump threading, and
 //	   safety's summaries after bpf_fib_lookup (stack it writes unknown)
-const SearchGeneration = 1
+//	2: delete-and-repair in the pre-pass
+const SearchGeneration = 2
 
 // searchGen is SearchGeneration; tests move it to stand for a newer search.
 var searchGen = SearchGeneration

@@ -151,6 +151,7 @@ func TestRuleFiresOnRenamedCopy(t *testing.T) {
 }
 
 func TestHandWrittenRuleFires(t *testing.T) {
+	withSearchGen(t, 0) // the hand-written file has no gen=: generation 0
 	rs, err := LoadRules("testdata/rules/good.rules")
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +666,6 @@ func TestSearchGenerationFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good = bytes.ReplaceAll(good, []byte(" gen=1"), nil) // the fixture is of generation 1
 	gen2 := bytes.Replace(good, []byte("budget=100"), []byte("budget=100 gen=2"), 1)
 	for _, tc := range []struct {
 		name  string
