@@ -21,6 +21,9 @@ type ProgramResult struct {
 	Rewrite object.Rewrite
 	Changed bool
 	Report  Report
+	// keepPinned marks instructions of Rewrite a later round must not
+	// touch (optimizeRound).
+	keepPinned []bool
 }
 
 // OptimizeProgram searches every window of function fn of file f (an
@@ -39,7 +42,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rounds = DefaultRounds
 	}
 	opts.Time /= time.Duration(rounds)
-	res, err := optimizeRound(ctx, f, fn, opts, false)
+	res, err := optimizeRound(ctx, f, fn, opts, false, nil)
 	for r := 1; r < rounds && err == nil && res.Changed && ctx.Err() == nil; r++ {
 		// The next round searches this round's output as a program of
 		// its own (fresh safety summaries, liveness and windows).
@@ -55,7 +58,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		if fn2 == nil {
 			break
 		}
-		next, rerr := optimizeRound(ctx, f2, fn2, opts, r%2 == 1)
+		next, rerr := optimizeRound(ctx, f2, fn2, opts, r%2 == 1, res.keepPinned)
 		if rerr != nil {
 			break
 		}
@@ -71,7 +74,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 // out) into one result over the original, with b's counts added to a's.
 func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
 	ra, rb := &a.Report, &b.Report
-	out := &ProgramResult{Rewrite: a.Rewrite, Changed: a.Changed || b.Changed, Report: *ra}
+	out := &ProgramResult{Rewrite: a.Rewrite, Changed: a.Changed || b.Changed, Report: *ra, keepPinned: a.keepPinned}
 	r := &out.Report
 	if b.Changed {
 		o2n := make([]int, len(a.Rewrite.OldToNew))
@@ -82,6 +85,7 @@ func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
 			}
 		}
 		out.Rewrite = object.Rewrite{Insns: b.Rewrite.Insns, OldToNew: o2n}
+		out.keepPinned = b.keepPinned
 		r.SlotsAfter, r.LatencyAfter, r.ProcessedAfter = rb.SlotsAfter, rb.LatencyAfter, rb.ProcessedAfter
 		r.WindowsImproved += rb.WindowsImproved
 		r.TailMerges += rb.TailMerges
@@ -115,7 +119,13 @@ func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
 
 // optimizeRound is one round of OptimizeProgram; shifted selects the
 // shifted window boundaries.
-func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opts Options, shifted bool) (*ProgramResult, error) {
+//
+// extra (indexed by fn's instructions, may be nil) pins instructions an
+// earlier round's tail merging or jump threading involved: a later
+// round's window must not rewrite a merged run, nor the jump that
+// replaced one, or `k2opt check` could no longer recognise the merge
+// against the original.
+func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opts Options, shifted bool, extra []bool) (*ProgramResult, error) {
 	start := time.Now()
 	insns := fn.Insns
 	res := &ProgramResult{Rewrite: identity(insns)}
@@ -164,7 +174,7 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 	slots := bpf.SlotOffsets(insns)
 	for k, in := range insns {
 		_, rel := fn.Reloc(k)
-		pinned[k] = Pinned(in, rel || fn.IsCodeRef(k))
+		pinned[k] = Pinned(in, rel || fn.IsCodeRef(k)) || k < len(extra) && extra[k]
 		if rel {
 			ext[slots[k]] = true
 		}
@@ -241,11 +251,18 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 	}
 
 	var touched []bool
-	base, touched, rep.TailMerges, rep.JumpsThreaded = structural(insns, keep, func(e map[int][]bpf.Insn) bool {
-		base = e
-		_, _, err := check(nil)
-		return err == nil
-	})
+	if !shifted {
+		// Only the first round merges tails and threads jumps: a later
+		// round's merge may join runs that were different code in the
+		// original and became identical through the first round's
+		// windows, which `k2opt check` (comparing with the original) can
+		// then neither match syntactically nor prove as one hunk.
+		base, touched, rep.TailMerges, rep.JumpsThreaded = structural(insns, keep, func(e map[int][]bpf.Insn) bool {
+			base = e
+			_, _, err := check(nil)
+			return err == nil
+		})
+	}
 	for k, t := range touched {
 		pinned[k] = pinned[k] || t
 	}
@@ -358,6 +375,13 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 		rep.Note = fmt.Sprintf("%d proven candidate(s) refused by the whole-program check; last: %s", rep.ProofsUnsafe, firstLine(why))
 	}
 	res.Changed = len(kept) > 0 || base != nil
+	// what the next round must leave alone, in this round's output
+	res.keepPinned = make([]bool, len(res.Rewrite.Insns))
+	for k, n := range res.Rewrite.OldToNew {
+		if n >= 0 && (k < len(extra) && extra[k] || base != nil && k < len(touched) && touched[k]) {
+			res.keepPinned[n] = true
+		}
+	}
 	rep.SlotsAfter = bpf.SlotCount(res.Rewrite.Insns)
 	if res.Changed {
 		newFreq := make([]float64, len(res.Rewrite.Insns))
