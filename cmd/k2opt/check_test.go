@@ -109,14 +109,7 @@ func TestCheckOptimizedCorpus(t *testing.T) {
 
 // checkKnownUndecided lists outputs of TestCheckOptimizedCorpus's
 // settings (--iters 20000 --seed 1 --jobs 1) that check cannot decide.
-var checkKnownUndecided = map[string]string{
-	// The optimiser dropped "w8 = 0; if r2 > r1 goto L; goto M" for "goto
-	// M'". safety's summary at the hunk has r2 = pkt(off=34, var 0..60,
-	// r=0): the bounds check may be taken, the window differs there, and
-	// interp's coverage search found no whole-program input that shows it.
-	"v1_tc_nat.o": "tc_snat: a deleted packet bounds check safety does not prove redundant",
-	"v3_tc_nat.o": "tc_snat: a deleted packet bounds check safety does not prove redundant",
-}
+var checkKnownUndecided = map[string]string{}
 
 // TestCheckWrongRewrite changes one instruction of an optimised object
 // (a constant, a branch condition): check must never say equivalent (NOT
