@@ -671,16 +671,33 @@ func (fc *funcCheck) tailMerge(h Hunk) bool {
 // differ (r0, fault, packet, helper calls); nil when none is found or
 // the programs cannot run in the interpreter (subprograms, no spec).
 func reproduce(a, b *side, budget int) *equiv.Counterexample {
-	if !a.fn.Entry || a.f.Spec == nil || b.f.Spec == nil {
+	if !a.fn.Entry {
 		return nil
 	}
-	pa, err := interp.FromSpec(a.f.Spec, a.fn.Name)
+	if cex := Reproduce(a.f, b.f, a.fn.Name, budget); cex != nil && cex.Input != nil {
+		return cex // NOT equivalent only with an input that shows it
+	}
+	return nil
+}
+
+// Reproduce runs entry program name of fa and fb in the interpreter on
+// generated inputs (a coverage search over fa's branches with budget
+// inputs, then budget/3 random ones) and returns the first input on which
+// they differ (r0, a fault of fb's, the packet, the helper calls made);
+// nil when none does or the interpreter cannot run fa's program. An
+// optimised program fb that does not load in the interpreter differs on
+// every input.
+func Reproduce(fa, fb *object.File, name string, budget int) *equiv.Counterexample {
+	if fa.Spec == nil || fb.Spec == nil {
+		return nil
+	}
+	pa, err := interp.FromSpec(fa.Spec, name)
 	if err != nil {
 		return nil
 	}
-	pb, err := interp.FromSpec(b.f.Spec, b.fn.Name)
+	pb, err := interp.FromSpec(fb.Spec, name)
 	if err != nil {
-		return nil
+		return &equiv.Counterexample{Diff: "the optimised program does not load in the interpreter: " + err.Error()}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	inputs, _, _ := interp.GenCoverage(pa, rng, budget)
