@@ -74,34 +74,43 @@ func TestCopyForwardAndLoadReuse(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := NewFunc("t", 0, tc.insns, nil)
-			ws, err := f.Windows()
-			if err != nil || len(ws) != 1 {
-				t.Fatalf("windows %v: %v", ws, err)
-			}
-			w := ws[0]
-			p := newProblem(f, w, Options{})
-			var m machine
-			m.log = make([]logEntry, 0, 256)
-			tests := p.genTests(rand.New(rand.NewPCG(1, 2)), newEntryState(0, nil), w.LiveIn, 64, &m)
-			c := slices.Clone(p.orig)
-			p.loadReuse(&m, tests, c)
-			p.copyForward(&m, tests, c)
-			p.dce(&m, tests, c)
-			var got []bpf.Insn
-			for k, x := range c {
-				if !x.isNop() {
-					got = append(got, x.insn(k, int(x.tgt)))
-				}
-			}
-			want := tc.want
-			if want == nil {
-				want = tc.insns[:len(tc.insns)-1]
-			}
-			if bpf.Disasm(got) != bpf.Disasm(want) {
-				t.Errorf("got\n%s\nwant\n%s", bpf.Disasm(got), bpf.Disasm(want))
-			}
+			prepass(t, tc.insns, tc.want, func(p *problem, m *machine, tests []*Test, c []cinsn) {
+				p.loadReuse(m, tests, c)
+				p.copyForward(m, tests, c)
+				p.dce(m, tests, c)
+			})
 		})
+	}
+}
+
+// prepass runs steps on the only window of insns (64 generated tests)
+// and compares the result, deletions dropped, with want (nil: insns
+// without their final exit, i.e. unchanged).
+func prepass(t *testing.T, insns, want []bpf.Insn, steps func(p *problem, m *machine, tests []*Test, c []cinsn)) {
+	t.Helper()
+	f := NewFunc("t", 0, insns, nil)
+	ws, err := f.Windows()
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("windows %v: %v", ws, err)
+	}
+	w := ws[0]
+	p := newProblem(f, w, Options{})
+	var m machine
+	m.log = make([]logEntry, 0, 256)
+	tests := p.genTests(rand.New(rand.NewPCG(1, 2)), newEntryState(0, nil), w.LiveIn, 64, &m)
+	c := slices.Clone(p.orig)
+	steps(p, &m, tests, c)
+	var got []bpf.Insn
+	for k, x := range c {
+		if !x.isNop() {
+			got = append(got, x.insn(k, int(x.tgt)))
+		}
+	}
+	if want == nil {
+		want = insns[:len(insns)-1]
+	}
+	if bpf.Disasm(got) != bpf.Disasm(want) {
+		t.Errorf("got\n%s\nwant\n%s", bpf.Disasm(got), bpf.Disasm(want))
 	}
 }
 
@@ -125,31 +134,9 @@ func TestDeleteRepair(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := NewFunc("t", 0, tc.insns, nil)
-			ws, err := f.Windows()
-			if err != nil || len(ws) != 1 {
-				t.Fatalf("windows %v: %v", ws, err)
-			}
-			w := ws[0]
-			p := newProblem(f, w, Options{})
-			var m machine
-			m.log = make([]logEntry, 0, 256)
-			tests := p.genTests(rand.New(rand.NewPCG(1, 2)), newEntryState(0, nil), w.LiveIn, 64, &m)
-			c := slices.Clone(p.orig)
-			p.deleteRepair(&m, tests, c)
-			var got []bpf.Insn
-			for k, x := range c {
-				if !x.isNop() {
-					got = append(got, x.insn(k, int(x.tgt)))
-				}
-			}
-			want := tc.want
-			if want == nil {
-				want = tc.insns[:len(tc.insns)-1]
-			}
-			if bpf.Disasm(got) != bpf.Disasm(want) {
-				t.Errorf("got\n%s\nwant\n%s", bpf.Disasm(got), bpf.Disasm(want))
-			}
+			prepass(t, tc.insns, tc.want, func(p *problem, m *machine, tests []*Test, c []cinsn) {
+				p.deleteRepair(m, tests, c)
+			})
 		})
 	}
 }
