@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/k2opt/k2opt/check"
 	"github.com/k2opt/k2opt/equiv"
 	"github.com/k2opt/k2opt/object"
 	"github.com/k2opt/k2opt/safety/kernel"
@@ -106,7 +107,7 @@ func ciCheck(ctx context.Context, inPath, outPath string, lim ciLimits, useKerne
 			verdicts[v.Program] = v
 		}
 	}
-	var ck *equiv.Checker
+	var ck *check.Checker
 	defer func() {
 		if ck != nil {
 			ck.Close()
@@ -124,11 +125,17 @@ func ciCheck(ctx context.Context, inPath, outPath string, lim ciLimits, useKerne
 				fails = append(fails, fmt.Sprintf("%s: program %s changed but cannot be checked (cilium/ebpf cannot read the object)", outPath, name))
 			} else {
 				if ck == nil {
-					ck = equiv.NewChecker(&equiv.Options{Timeout: timeout, NoCache: true})
+					ck = check.New(&check.Options{Timeout: timeout})
 				}
-				// unknown is not a failure: the window proofs stand (see k2opt check)
-				if w := wholeProof(ctx, ck, in, out, name); len(w) >= 9 && w[:9] == "NOT EQUAL" {
-					fails = append(fails, fmt.Sprintf("%s: program %s is not equivalent to %s: %s", outPath, name, inPath, w[len("NOT EQUAL: "):]))
+				// the compositional check of 'k2opt check'; unknown is not a
+				// failure (the window proofs the optimizer made stand), NOT
+				// equivalent comes with an input that shows it
+				if r, err := ck.Function(ctx, in, out, name); err == nil && r.Verdict == equiv.NotEqual {
+					why := "a hunk differs"
+					if r.Counterexample != nil {
+						why = r.Counterexample.Diff
+					}
+					fails = append(fails, fmt.Sprintf("%s: program %s is not equivalent to %s: %s", outPath, name, inPath, why))
 				}
 			}
 		}
