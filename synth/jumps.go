@@ -332,20 +332,27 @@ func structural(insns []bpf.Insn, keep []bool, ok func(map[int][]bpf.Insn) bool)
 // function, for a translation validator's tests and for measurements.
 func StructuralRewrite(fn *object.Function) (rw object.Rewrite, merges, threaded int, err error) {
 	insns := fn.Insns
-	keep := make([]bool, len(insns))
-	ext := bpf.External{}
-	slots := bpf.SlotOffsets(insns)
-	for k := range insns {
-		_, rel := fn.Reloc(k)
-		keep[k] = rel || fn.IsCodeRef(k)
-		if rel {
-			ext[slots[k]] = true
-		}
-	}
+	keep, ext := keepAndExt(fn)
 	edits, _, merges, threaded := structural(insns, keep, func(map[int][]bpf.Insn) bool { return true })
 	if edits == nil {
 		return identity(insns), 0, 0, nil
 	}
 	rw, err = buildRewrite(insns, edits, ext)
 	return rw, merges, threaded, err
+}
+
+// keepAndExt marks fn's instructions the structural passes must keep
+// (relocated ones, code references) and its relocated slots.
+func keepAndExt(fn *object.Function) ([]bool, bpf.External) {
+	keep := make([]bool, len(fn.Insns))
+	ext := bpf.External{}
+	slots := bpf.SlotOffsets(fn.Insns)
+	for k := range fn.Insns {
+		_, rel := fn.Reloc(k)
+		keep[k] = rel || fn.IsCodeRef(k)
+		if rel {
+			ext[slots[k]] = true
+		}
+	}
+	return keep, ext
 }

@@ -14,18 +14,6 @@ import (
 	"github.com/k2opt/k2opt/object"
 )
 
-// overlay lays edits over base (both bpf.Rewrite form, same indexes).
-func overlay(base, edits map[int][]bpf.Insn) map[int][]bpf.Insn {
-	all := make(map[int][]bpf.Insn, len(base)+len(edits))
-	for k, e := range base {
-		all[k] = e
-	}
-	for k, e := range edits {
-		all[k] = e
-	}
-	return all
-}
-
 // sameRuns runs a and b from the same random registers (r1 small, so
 // that comparisons with small constants and loop bounds go both ways)
 // and fails on a different r0 or fault.
@@ -370,19 +358,10 @@ func TestThreadJumpsCorpus(t *testing.T) {
 			rws := map[string]object.Rewrite{}
 			for _, fn := range f.Functions {
 				insns := fn.Insns
-				keep := make([]bool, len(insns))
-				ext := bpf.External{}
-				slots := bpf.SlotOffsets(insns)
-				for k := range insns {
-					_, rel := fn.Reloc(k)
-					keep[k] = rel || fn.IsCodeRef(k)
-					if rel {
-						ext[slots[k]] = true
-					}
-				}
+				keep, ext := keepAndExt(fn)
 				base, _ := tailMerge(insns, keep)
-				jumps, touched, count := threadJumps(insns, base, keep)
-				all := overlay(base, jumps)
+				// what the pipeline does (structural), every step accepted
+				all, touched, _, count := structural(insns, keep, func(map[int][]bpf.Insn) bool { return true })
 				rw, err := buildRewrite(insns, all, ext)
 				if err != nil {
 					t.Errorf("%s %s: %v", path, fn.Name, err)
@@ -419,7 +398,10 @@ func TestThreadJumpsCorpus(t *testing.T) {
 				if count == 0 {
 					continue
 				}
-				for k, e := range jumps {
+				for k, e := range all {
+					if _, merged := base[k]; merged {
+						continue // tail merging's own edits
+					}
 					if keep[k] {
 						t.Errorf("%s %s: kept insn %d edited to %v", path, fn.Name, k, e)
 					}
@@ -427,7 +409,7 @@ func TestThreadJumpsCorpus(t *testing.T) {
 						t.Errorf("%s %s: insn %d edited but not touched", path, fn.Name, k)
 					}
 				}
-				t.Logf("%s/%s %s: %d jumps threaded; slots %d, tail merging %d, both %d, threading first %d",
+				t.Logf("%s/%s %s: %d jumps threaded; slots %d, tail merging %d, structural %d, threading first %d",
 					dir, filepath.Base(path), fn.Name, count, bpf.SlotCount(insns), bpf.SlotCount(tm.Insns), bpf.SlotCount(rw.Insns), bpf.SlotCount(other))
 				rws[fn.Name] = rw
 				if fn.Entry {
@@ -440,7 +422,7 @@ func TestThreadJumpsCorpus(t *testing.T) {
 		}
 	}
 	for dir, s := range total {
-		t.Logf("%s: slots %d, tail merging %d, tail merging then threading %d, threading then tail merging %d", dir, s[0], s[1], s[2], s[3])
+		t.Logf("%s: slots %d, tail merging %d, structural (both, as shipped) %d, threading then tail merging %d", dir, s[0], s[1], s[2], s[3])
 	}
 }
 
