@@ -415,6 +415,11 @@ func (m *machine) run(prog []cinsn, t *Test) int {
 					return fUninitReg
 				}
 				b = m.r[src]
+			} else if isPtr(m.r[dst]) && (s.w32 || c.imm != 0 || s.kind != bpf.KindJeq && s.kind != bpf.KindJne) {
+				// a pointer against a constant: only == 0 and != 0 are
+				// NULL checks to the verifier; `if r0 <= 4` is the same
+				// branch on any real pointer but leaves r0 _or_null
+				return fPtrOp
 			}
 			if m.track != nil {
 				m.track.compare(m, dst, src, !s.immSrc, b)

@@ -70,3 +70,33 @@ func TestEvaluatorAgreesWithInterp(t *testing.T) {
 		}
 	}
 }
+
+// TestPointerCompares: the evaluator takes a pointer compared with a
+// constant only as the verifier's NULL check (64-bit == 0 or != 0);
+// other comparisons fault, so that a candidate cannot turn `if r0 == 0`
+// into `if r0 <= 4`, the same branch on every real pointer that leaves
+// r0 _or_null to the verifier. Pointer against pointer stays allowed.
+func TestPointerCompares(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jump cinsn
+		ok   bool
+	}{
+		{"jeq 0", cinsn{op: bpf.OpJeqImm, dst: 1, imm: 0, tgt: 1}, true},
+		{"jne 0", cinsn{op: bpf.OpJneImm, dst: 1, imm: 0, tgt: 1}, true},
+		{"jle 4", cinsn{op: bpf.OpJleImm, dst: 1, imm: 4, tgt: 1}, false},
+		{"jeq 4", cinsn{op: bpf.OpJeqImm, dst: 1, imm: 4, tgt: 1}, false},
+		{"jeq32 0", cinsn{op: bpf.OpJeq32Imm, dst: 1, imm: 0, tgt: 1}, false},
+		{"jgt pointer pointer", cinsn{op: bpf.OpJgtReg, dst: 1, src: 2, tgt: 1}, true},
+	} {
+		var m machine
+		tt := &Test{StackInit: make([]bool, StackSize), Init: bpf.RegsOf(bpf.R1, bpf.R2)}
+		tt.Mem[RegStack] = make([]byte, StackSize)
+		tt.Regs[1], tt.Regs[2] = Ptr(RegStack, 8), Ptr(RegStack, 16)
+		f := m.run([]cinsn{tc.jump}, tt)
+		m.undo()
+		if (f == fNone) != tc.ok {
+			t.Errorf("%s: fault %d, want ok=%v", tc.name, f, tc.ok)
+		}
+	}
+}

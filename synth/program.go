@@ -152,14 +152,20 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 	}
 	var before, after []*safety.Summary
 	for _, l := range links {
-		vr := safety.Verify(l.p, &safety.Options{Summaries: true})
+		// The summaries follow the rules the check will apply: a program
+		// that passes the unprivileged rules must keep passing them, and
+		// under those a map lookup with a constant key may return NULL
+		// (privileged, an in-bounds array lookup cannot). Summaries from
+		// the privileged rules made NULL checks look redundant to the
+		// tests and proofs; the check then refused every such candidate.
+		l.strict = safety.Verify(l.p, &safety.Options{Unprivileged: true}).Accepted
+		vr := safety.Verify(l.p, &safety.Options{Summaries: true, Unprivileged: l.strict})
 		if !vr.Accepted {
 			rep.Note = "program " + l.p.Name + " rejected by the static verifier: not optimised"
 			rep.Elapsed = time.Since(start)
 			return res, nil
 		}
 		l.processed = vr.Processed
-		l.strict = safety.Verify(l.p, &safety.Options{Unprivileged: true}).Accepted
 		rep.ProcessedBefore += vr.Processed
 		fu := l.p.Funcs[l.fi]
 		if len(vr.Before) >= fu.End && fu.End-fu.Start == len(insns) {

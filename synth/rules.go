@@ -75,7 +75,9 @@ const RulesVersion = 1
 //	1: copy forwarding and load reuse, two rounds, jump threading, and
 //	   safety's summaries after bpf_fib_lookup (stack it writes unknown)
 //	2: delete-and-repair in the pre-pass
-const SearchGeneration = 2
+//	3: summaries under the unprivileged rules where the program passes
+//	   them; pointer-constant compares other than NULL checks fault
+const SearchGeneration = 3
 
 // searchGen is SearchGeneration; tests move it to stand for a newer search.
 var searchGen = SearchGeneration

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -69,5 +72,41 @@ func TestFinalGateRevertsWhatInterpSeesDiffer(t *testing.T) {
 		if reverted != wrong {
 			t.Errorf("wrong=%v: status %q, reason %q", wrong, pr.Status, pr.Reason)
 		}
+	}
+}
+
+// TestNoNullCheckRefusals: the search's tests and proofs follow the rules
+// the whole-program check applies. v4 tc_mss_clamp passes the
+// unprivileged rules, under which its constant-key array lookups may
+// return NULL; with safety summaries from the privileged rules, and an
+// evaluator that took `if r0 <= 4` for a NULL check, the search kept
+// dropping or bending the NULL checks and the check refused each such
+// proven candidate (21 in this run).
+func TestNoNullCheckRefusals(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.o")
+	rep := filepath.Join(t.TempDir(), "rep.json")
+	if _, se, code := runBin(t, "../../corpus/build/v4/tc_mss_clamp.o", "-o", out, "--no-rules", "--seed", "1", "--jobs", "1", "--report", rep); code != 0 {
+		t.Fatalf("exit %d: %s", code, se)
+	}
+	b, err := os.ReadFile(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Programs []struct {
+			Program      string `json:"program"`
+			ProofsProven int    `json:"proofs_proven"`
+			ProofsUnsafe int    `json:"proofs_unsafe"`
+			Note         string `json:"note"`
+		} `json:"programs"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Programs) != 1 || r.Programs[0].ProofsProven == 0 {
+		t.Fatalf("report %+v: nothing proven, the test would prove nothing", r.Programs)
+	}
+	if p := r.Programs[0]; p.ProofsUnsafe != 0 {
+		t.Errorf("%d proven candidates refused by the whole-program check: %s", p.ProofsUnsafe, p.Note)
 	}
 }
