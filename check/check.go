@@ -32,6 +32,10 @@ type Options struct {
 	// MaxSpan bounds, in original instructions, a window made of several
 	// hunks and the aligned instructions between them (default 64).
 	MaxSpan int
+	// GrowTimeout bounds the time spent growing one unproven hunk into
+	// larger spans (default 60 s): each span may take a solver timeout,
+	// and a hunk none of them proves made one check take 500 s.
+	GrowTimeout time.Duration
 	// ReproduceInputs is the whole-program input budget spent on turning
 	// a hunk's counterexample into a real difference (default 3000).
 	ReproduceInputs int
@@ -106,6 +110,9 @@ func New(opts *Options) *Checker {
 	}
 	if c.opts.MaxSpan == 0 {
 		c.opts.MaxSpan = 64
+	}
+	if c.opts.GrowTimeout == 0 {
+		c.opts.GrowTimeout = time.Minute
 	}
 	if c.opts.ReproduceInputs == 0 {
 		c.opts.ReproduceInputs = 3000
@@ -276,7 +283,11 @@ func (c *Checker) hunks(ctx context.Context, fc *funcCheck, res *Result) *Result
 			continue
 		}
 		done := false
+		growStart := time.Now()
 		for _, m := range fc.grown(hs, i, c.opts.MaxSpan) {
+			if time.Since(growStart) > c.opts.GrowTimeout {
+				break // undecided; the first span's answer is reported
+			}
 			if _, d := c.proveSpan(ctx, fc, m.Hunk); d != failed {
 				for x := m.k; x <= m.j; x++ {
 					dec[x] = d

@@ -89,11 +89,12 @@ func TestCheckOptimizedCorpus(t *testing.T) {
 			interpDiff(t, in, out, 1500)
 			so, se, code := runBin(t, "check", in, out)
 			if why, ok := checkKnownUndecided[name]; ok {
-				// never a verdict either way; fails when fixed, to update the list
-				if code != 2 || !strings.Contains(so, "unknown: hunk") || strings.Contains(so, "NOT") {
+				// equivalent or undecided, never NOT equivalent (the
+				// interpreter differential above ran on it too)
+				if code != 0 && code != 2 || strings.Contains(so, "NOT") {
 					t.Fatalf("known undecided (%s): exit %d\n%s%s", why, code, so, se)
 				}
-				t.Logf("known undecided: %s", why)
+				t.Logf("known undecided (%s): %s", why, strings.TrimSpace(so))
 				return
 			}
 			if code != 0 || strings.Contains(so, "unknown") || strings.Contains(so, "NOT") {
@@ -109,7 +110,14 @@ func TestCheckOptimizedCorpus(t *testing.T) {
 
 // checkKnownUndecided lists outputs of TestCheckOptimizedCorpus's
 // settings (--iters 20000 --seed 1 --jobs 1) that check cannot decide.
-var checkKnownUndecided = map[string]string{}
+var checkKnownUndecided = map[string]string{
+	// The search deleted a division's zero check and the abs around it
+	// (BPF defines x/0 = 0): proven by the optimizer's window, but check's
+	// alignment makes a hunk of the deleted instructions alone whose
+	// entry state it cannot bound, and no larger span it tries (one
+	// minute, check.Options.GrowTimeout) proves.
+	"v3_tc_flow_jitter.o": "tc_flow_jitter: a deleted zero check before a division, as a hunk of its own",
+}
 
 // TestCheckWrongRewrite changes one instruction of an optimised object
 // (a constant, a branch condition): check must never say equivalent (NOT
