@@ -77,11 +77,7 @@ func (p *problem) renameReads(c []cinsn, from int, x, y uint8) bool {
 			continue
 		}
 		seen[i] = true
-		n := c[i]
-		if n.isNop() {
-			stack = append(stack, i+1)
-			continue
-		}
+		n := c[i] // a nop reads and writes nothing; succs gives i+1
 		info := n.op.Info()
 		in := n.insn(0, 0)
 		reads, writes := in.Reads(), in.Writes()
@@ -176,40 +172,31 @@ func (p *problem) loadReuse(m *machine, tests []*Test, c []cinsn) {
 				if size != 8 {
 					n.op, n.imm = bpf.OpMov32Imm, int64(int32(uint64(y.imm)&(1<<(8*size)-1)))
 				}
-				old := c[j]
-				c[j] = n
-				if !p.zeroErr(m, c, tests) {
-					c[j] = old
-				}
+				p.tryEdit(m, tests, c, j, n)
 			}
 			if yi.Kind == bpf.KindStoreImm && yi.Size == size && y.dst == x.src && y.off == x.off {
 				break
 			}
 			if found && !written.Has(bpf.Reg(from)) {
 				n := cinsn{op: bpf.OpMov64Reg, dst: x.dst, src: from}
-				if size != 8 {
+				switch {
+				case x.dst == from && size == 8:
+					n = nop
+				case size != 8:
 					n.op = bpf.OpMov32Reg
 				}
-				old := c[j]
-				c[j] = n
-				if x.dst == from && size == 8 {
-					c[j] = nop
-				}
-				if !p.zeroErr(m, c, tests) {
-					c[j] = old
-				}
+				p.tryEdit(m, tests, c, j, n)
 				break
 			}
 			// anything else between the two: no writes to the registers
-			// involved, no memory writes or calls
+			// involved, no memory writes (calls are pinned: never in a window)
 			in := y.insn(0, 0)
 			written |= in.Writes()
 			store := yi.Kind == bpf.KindStore || yi.Kind == bpf.KindStoreImm
 			// a store through the same base to other bytes cannot change
 			// the loaded ones; any other store might
 			disjoint := store && y.dst == x.src && (int(y.off)+int(yi.Size) <= int(x.off) || int(x.off)+int(size) <= int(y.off))
-			if in.Writes().Has(bpf.Reg(x.src)) || store && !disjoint ||
-				yi.Atomic != 0 || yi.Kind == bpf.KindCall || yi.Kind == bpf.KindCallLocal || yi.Kind == bpf.KindCallKfunc {
+			if in.Writes().Has(bpf.Reg(x.src)) || store && !disjoint || yi.Atomic != 0 {
 				break
 			}
 			if y.op == x.op && y.src == x.src && y.off == x.off {

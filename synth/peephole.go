@@ -75,6 +75,18 @@ func constOf(s *safety.Summary, r uint8) (uint64, bool) {
 	return g.V.T.Value, true
 }
 
+// tryEdit puts n at position i of c and keeps it when c then passes
+// every test; otherwise c[i] is restored. It reports whether n stayed.
+func (p *problem) tryEdit(m *machine, tests []*Test, c []cinsn, i int, n cinsn) bool {
+	old := c[i]
+	c[i] = n
+	if p.zeroErr(m, c, tests) {
+		return true
+	}
+	c[i] = old
+	return false
+}
+
 // zeroErr reports whether c passes every test.
 func (p *problem) zeroErr(m *machine, c []cinsn, tests []*Test) bool {
 	for _, t := range tests {
@@ -93,13 +105,7 @@ func (p *problem) constRewrites(f *Func, w Window, m *machine, tests []*Test, c 
 		}
 		return nil
 	}
-	try := func(i int, n cinsn) {
-		old := c[i]
-		c[i] = n
-		if !p.zeroErr(m, c, tests) {
-			c[i] = old
-		}
-	}
+	try := func(i int, n cinsn) { p.tryEdit(m, tests, c, i, n) }
 	for i := range c {
 		x := c[i]
 		if x.isNop() {
@@ -207,11 +213,8 @@ func (p *problem) dce(m *machine, tests []*Test, c []cinsn) {
 			if !dead {
 				continue
 			}
-			c[i] = nop
-			if p.zeroErr(m, c, tests) {
+			if p.tryEdit(m, tests, c, i, nop) {
 				changed = true
-			} else {
-				c[i] = x
 			}
 		}
 	}
@@ -225,16 +228,8 @@ func (p *problem) greedy(m *machine, tests []*Test, c []cinsn) {
 		if x.isNop() {
 			continue
 		}
-		c[i] = nop
-		if p.zeroErr(m, c, tests) {
-			continue
-		}
-		c[i] = x
-		if x.op.Info().Has(bpf.FlagCondJump) {
-			c[i] = cinsn{op: bpf.OpJa, tgt: x.tgt}
-			if !p.zeroErr(m, c, tests) {
-				c[i] = x
-			}
+		if !p.tryEdit(m, tests, c, i, nop) && x.op.Info().Has(bpf.FlagCondJump) {
+			p.tryEdit(m, tests, c, i, cinsn{op: bpf.OpJa, tgt: x.tgt})
 		}
 	}
 }
@@ -445,11 +440,7 @@ func (p *problem) mergeLoads(m *machine, tests []*Test, c []cinsn) {
 			if !found {
 				break
 			}
-			old := x
-			c[i] = cinsn{op: op, dst: d, src: b0.base, off: b0.off, tgt: x.tgt}
-			if !p.zeroErr(m, c, tests) {
-				c[i] = old
-			}
+			p.tryEdit(m, tests, c, i, cinsn{op: op, dst: d, src: b0.base, off: b0.off, tgt: x.tgt})
 			break
 		}
 	}

@@ -42,7 +42,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		rounds = DefaultRounds
 	}
 	opts.Time /= time.Duration(rounds)
-	res, err := optimizeRound(ctx, f, fn, opts, false, nil)
+	res, err := optimizeRound(ctx, f, fn, opts, 0, nil)
 	for r := 1; r < rounds && err == nil && res.Changed && ctx.Err() == nil; r++ {
 		// The next round searches this round's output as a program of
 		// its own (fresh safety summaries, liveness and windows).
@@ -58,7 +58,7 @@ func OptimizeProgram(ctx context.Context, f *object.File, fn *object.Function, o
 		if fn2 == nil {
 			break
 		}
-		next, rerr := optimizeRound(ctx, f2, fn2, opts, r%2 == 1, res.keepPinned)
+		next, rerr := optimizeRound(ctx, f2, fn2, opts, r, res.keepPinned)
 		if rerr != nil {
 			break
 		}
@@ -87,9 +87,7 @@ func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
 		out.Rewrite = object.Rewrite{Insns: b.Rewrite.Insns, OldToNew: o2n}
 		out.keepPinned = b.keepPinned
 		r.SlotsAfter, r.LatencyAfter, r.ProcessedAfter = rb.SlotsAfter, rb.LatencyAfter, rb.ProcessedAfter
-		r.WindowsImproved += rb.WindowsImproved
-		r.TailMerges += rb.TailMerges
-		r.JumpsThreaded += rb.JumpsThreaded
+		r.WindowsImproved += rb.WindowsImproved // (only round 0 merges tails or threads jumps)
 		r.TimeToBest = ra.Elapsed + rb.TimeToBest
 		if rb.Note != "" {
 			r.Note = rb.Note
@@ -117,15 +115,16 @@ func chainRounds(a, b *ProgramResult, elapsed time.Duration) *ProgramResult {
 	return out
 }
 
-// optimizeRound is one round of OptimizeProgram; shifted selects the
-// shifted window boundaries.
+// optimizeRound is round number round (from 0) of OptimizeProgram: odd
+// rounds use the shifted window boundaries, only the first merges tails
+// and threads jumps.
 //
 // extra (indexed by fn's instructions, may be nil) pins instructions an
 // earlier round's tail merging or jump threading involved: a later
 // round's window must not rewrite a merged run, nor the jump that
 // replaced one, or `k2opt check` could no longer recognise the merge
 // against the original.
-func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opts Options, shifted bool, extra []bool) (*ProgramResult, error) {
+func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opts Options, round int, extra []bool) (*ProgramResult, error) {
 	start := time.Now()
 	insns := fn.Insns
 	res := &ProgramResult{Rewrite: identity(insns)}
@@ -199,7 +198,7 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 		typ = links[0].p.Type
 	}
 	sf := NewFunc(fn.Name, typ, insns, pinned)
-	sf.Shifted = shifted
+	sf.Shifted = round%2 == 1
 	sf.Ext = ext
 	sf.Before, sf.After = before, after
 	sf.StackLive = StackLiveness(insns, before)
@@ -257,7 +256,7 @@ func optimizeRound(ctx context.Context, f *object.File, fn *object.Function, opt
 	}
 
 	var touched []bool
-	if !shifted {
+	if round == 0 {
 		// Only the first round merges tails and threads jumps: a later
 		// round's merge may join runs that were different code in the
 		// original and became identical through the first round's

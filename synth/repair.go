@@ -83,19 +83,15 @@ func (p *problem) deleteRepair(m *machine, tests []*Test, c []cinsn) {
 			if j == i || c[j].isNop() || c[j].op == bpf.OpJa {
 				continue
 			}
-			old := c[j]
-			vars = p.repairs(old, window, vars[:0])
+			vars = p.repairs(c[j], window, vars[:0])
 			for _, v := range vars {
-				c[j] = v
-				if p.zeroErr(m, c, tests) {
-					fixed = true
+				if fixed = p.tryEdit(m, tests, c, j, v); fixed {
 					break
 				}
 			}
 			if fixed {
 				break
 			}
-			c[j] = old
 		}
 		if !fixed {
 			c[i] = saved
