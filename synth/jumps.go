@@ -271,29 +271,8 @@ func structural(insns []bpf.Insn, keep []bool, ok func(map[int][]bpf.Insn) bool)
 	// Threading runs on the original, not on the merged program: a jump
 	// threaded through the goto that replaced a merged run would leave
 	// `k2opt check` an exit it cannot map back to the original (the
-	// original has a run there, not a goto). Its edits go where tail
-	// merging touched nothing.
-	jt, jtTouched, count := threadJumps(insns, nil, keep)
-	if jt != nil && tm != nil {
-		kept := map[int][]bpf.Insn{}
-		for k, e := range jt {
-			if _, clash := tm[k]; !clash && !tmTouched[k] {
-				kept[k] = e
-			}
-		}
-		if len(kept) < len(jt) {
-			count = 0 // the count no longer holds; recount what is kept
-			for k, e := range kept {
-				if insns[k].IsJump() && (len(e) == 0 || len(e) == 1 && e[0] != insns[k]) {
-					count++
-				}
-			}
-		}
-		jt = kept
-		if len(jt) == 0 {
-			jt = nil
-		}
-	}
+	// original has a run there, not a goto). What tail merging touches
+	// is kept from it.
 	union := func(a, b []bool) []bool {
 		if a == nil {
 			return b
@@ -304,6 +283,7 @@ func structural(insns []bpf.Insn, keep []bool, ok func(map[int][]bpf.Insn) bool)
 		}
 		return out
 	}
+	jt, jtTouched, count := threadJumps(insns, nil, union(keep, tmTouched))
 	if jt != nil {
 		all := make(map[int][]bpf.Insn, len(tm)+len(jt))
 		for k, e := range tm {
