@@ -42,11 +42,7 @@ func TestCheckCorpus(t *testing.T) {
 			if changed < 0 {
 				t.Fatal("no instruction to change")
 			}
-			o2n := make([]int, len(insns))
-			for i := range o2n {
-				o2n[i] = i
-			}
-			b, err := f.Encode(map[string]object.Rewrite{tc.prog: {Insns: insns, OldToNew: o2n}}, object.Options{})
+			b, err := f.Encode(map[string]object.Rewrite{tc.prog: sameShape(insns)}, object.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,11 +167,7 @@ func TestCheckWrongRewrite(t *testing.T) {
 			if changed < 0 {
 				t.Fatal("no instruction to change")
 			}
-			o2n := make([]int, len(insns))
-			for i := range o2n {
-				o2n[i] = i
-			}
-			b, err := f.Encode(map[string]object.Rewrite{tc.prog: {Insns: insns, OldToNew: o2n}}, object.Options{})
+			b, err := f.Encode(map[string]object.Rewrite{tc.prog: sameShape(insns)}, object.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,4 +201,14 @@ func TestCheckUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q", args, code, se)
 		}
 	}
+}
+
+// sameShape is the rewrite that replaces a function by insns of the same
+// length, instruction k for instruction k (tests change one in place).
+func sameShape(insns []bpf.Insn) object.Rewrite {
+	o2n := make([]int, len(insns))
+	for i := range o2n {
+		o2n[i] = i
+	}
+	return object.Rewrite{Insns: insns, OldToNew: o2n}
 }

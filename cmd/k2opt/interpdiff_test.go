@@ -58,11 +58,7 @@ func TestFinalGateRevertsWhatInterpSeesDiffer(t *testing.T) {
 		if wrong && !changed {
 			t.Fatal("no w0 = 2 to change")
 		}
-		o2n := make([]int, len(insns))
-		for k := range o2n {
-			o2n[k] = k
-		}
-		rws := map[string]object.Rewrite{fn.Name: {Insns: insns, OldToNew: o2n}}
+		rws := map[string]object.Rewrite{fn.Name: sameShape(insns)}
 		rep := &runReport{Programs: []programReport{{Report: synth.Report{Program: fn.Name}, Status: "optimized"}}}
 		if _, err := finalCheck(context.Background(), f, rws, rep, false, time.Second, nil); err != nil {
 			t.Fatal(err)
