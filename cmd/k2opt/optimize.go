@@ -88,6 +88,9 @@ func cmdOptimize(args []string, stdout, stderr io.Writer) error {
 	if *jobs < 1 {
 		return usageErr("--jobs must be at least 1")
 	}
+	if *rounds < 1 {
+		return usageErr("--rounds must be at least 1")
+	}
 	f, err := openObject(pos[0])
 	if err != nil {
 		return err

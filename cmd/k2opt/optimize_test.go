@@ -111,6 +111,7 @@ func TestOptimizeBadFlags(t *testing.T) {
 		{demoObj, "-o", out, "--objective", "speed"},
 		{demoObj, "-o", out, "--verify", "maybe"},
 		{demoObj, "-o", out, "--jobs", "0"},
+		{demoObj, "-o", out, "--rounds", "0"},
 		{demoObj, "-o", out, "--prog", "nope"},
 	} {
 		_, stderr, code := runBin(t, args...)
